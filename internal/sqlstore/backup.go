@@ -1,0 +1,158 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/hyphateam/hypha"
+)
+
+// snapshot is a consistent read-only transaction over the whole database.
+type snapshot struct {
+	db      *DB
+	tx      *sql.Tx
+	version int
+	tables  []hypha.BackupTable
+}
+
+// Snapshot opens a consistent view for export.
+func (db *DB) Snapshot(ctx context.Context) (hypha.Snapshot, error) {
+	tx, err := db.dialect.BeginSnapshot(ctx, db.read)
+	if err != nil {
+		return nil, db.wrap(err, "begin snapshot")
+	}
+	s := &snapshot{db: db, tx: tx}
+	applied, err := applied(ctx, db, tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	for _, a := range applied {
+		s.version = max(s.version, a.Version)
+	}
+	if s.tables, err = backupTables(ctx, db, tx); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *snapshot) SchemaVersion() int          { return s.version }
+func (s *snapshot) Tables() []hypha.BackupTable { return s.tables }
+func (s *snapshot) Close() error                { return s.tx.Rollback() }
+
+// Scan streams one table's rows in primary-key order.
+func (s *snapshot) Scan(ctx context.Context, table string, fn func(row []any) error) error {
+	var t *hypha.BackupTable
+	for i := range s.tables {
+		if s.tables[i].Name == table {
+			t = &s.tables[i]
+		}
+	}
+	if t == nil {
+		return hypha.Errorf(hypha.ENotFound, "no table %q in the snapshot", table)
+	}
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = quote(c)
+	}
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = quote(k)
+	}
+	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(cols, ", "), quote(t.Name), strings.Join(keys, ", ")))
+	if err != nil {
+		return s.db.wrap(err, "export "+table)
+	}
+	defer rows.Close()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return s.db.wrap(err, "export "+table)
+		}
+		for i, typ := range t.Types {
+			vals[i] = portable(typ, vals[i])
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	return s.db.wrap(rows.Err(), "export "+table)
+}
+
+// ImportRows inserts rows in one transaction, skipping existing keys.
+func (db *DB) ImportRows(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {
+	tables, err := db.BackupTables(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var t *hypha.BackupTable
+	for i := range tables {
+		if tables[i].Name == table {
+			t = &tables[i]
+		}
+	}
+	if t == nil {
+		return 0, hypha.Errorf(hypha.EInvalid, "the database has no table %q: is it older than the export?", table)
+	}
+	known := map[string]hypha.ColumnType{}
+	for i, c := range t.Columns {
+		known[c] = t.Types[i]
+	}
+	quoted := make([]string, len(columns))
+	types := make([]hypha.ColumnType, len(columns))
+	for i, c := range columns {
+		typ, ok := known[c]
+		if !ok {
+			return 0, hypha.Errorf(hypha.EInvalid, "the database has no column %s.%s: is it older than the export?", table, c)
+		}
+		quoted[i], types[i] = quote(c), typ
+	}
+	var inserted int64
+	err = db.InTx(ctx, func(tx hypha.Queries) error {
+		q := tx.(*queries)
+		per := max(1, maxParams/len(columns))
+		return chunks(len(rows), per, func(lo, hi int) error {
+			var b strings.Builder
+			fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", quote(table), strings.Join(quoted, ", "))
+			args := make([]any, 0, (hi-lo)*len(columns))
+			ph := placeholders(len(columns))
+			for j := lo; j < hi; j++ {
+				if len(rows[j]) != len(columns) {
+					return hypha.Errorf(hypha.EInvalid, "row of %s has %d values for %d columns", table, len(rows[j]), len(columns))
+				}
+				if j > lo {
+					b.WriteString(", ")
+				}
+				b.WriteString(ph)
+				for i, v := range rows[j] {
+					args = append(args, portable(types[i], v))
+				}
+			}
+			b.WriteString(" ON CONFLICT DO NOTHING")
+			res, err := q.exec(ctx, b.String(), args...)
+			if err != nil {
+				return db.wrap(err, "import "+table)
+			}
+			n, _ := res.RowsAffected()
+			inserted += n
+			return nil
+		})
+	})
+	return inserted, err
+}
+
+// FinishImport updates derived engine state after an import.
+func (db *DB) FinishImport(ctx context.Context) error {
+	tables, err := db.BackupTables(ctx)
+	if err != nil {
+		return err
+	}
+	return db.wrap(db.dialect.AfterImport(ctx, db.write, tables), "finish import")
+}

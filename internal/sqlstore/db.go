@@ -1,0 +1,220 @@
+// Package sqlstore implements the hypha store interfaces once over
+// database/sql for both engines. The sqlite and postgres packages open the
+// connections, supply a Dialect (placeholders, error classes, introspection,
+// locks) and their own migration files; every query here is written in the
+// SQL both engines accept (ON CONFLICT, RETURNING, IS DISTINCT FROM, row
+// values), with identifiers only from declared allowlists and values only as
+// placeholders.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/migrate"
+)
+
+// Dialect is what differs between engines.
+type Dialect interface {
+	// Name is "sqlite" or "postgres".
+	Name() string
+	// Rebind rewrites "?" placeholders into the engine's form.
+	Rebind(query string) string
+	// Classify maps a driver error to a hypha error code, or "" if unknown.
+	Classify(err error) string
+	ColumnExists(ctx context.Context, q Querier, table, column string) (bool, error)
+	IndexExists(ctx context.Context, q Querier, name string) (bool, error)
+	TableExists(ctx context.Context, q Querier, name string) (bool, error)
+	// DescribeSchema introspects the live schema in normalized form.
+	DescribeSchema(ctx context.Context, q Querier) (*hypha.SchemaDescription, error)
+	// LockMigrations takes the cross-process migration lock.
+	LockMigrations(ctx context.Context, db *sql.DB) (release func(), err error)
+	// BeginMigration opens the transaction one migration step runs in.
+	BeginMigration(ctx context.Context, db *sql.DB) (*sql.Tx, error)
+	// BeginSnapshot opens a consistent read-only transaction for export.
+	BeginSnapshot(ctx context.Context, db *sql.DB) (*sql.Tx, error)
+	// AfterImport fixes derived state (sequences) after rows were imported.
+	AfterImport(ctx context.Context, db *sql.DB, tables []hypha.BackupTable) error
+}
+
+// Querier is the part of *sql.DB and *sql.Tx the queries use.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is a hypha.Store on one engine.
+type DB struct {
+	write   *sql.DB // the only connection pool that writes (SQLite: one connection)
+	read    *sql.DB // read pool; the same pool as write on PostgreSQL
+	dialect Dialect
+	steps   []migrate.Step
+	clock   func() time.Time
+	rebind  sync.Map // query → rebound query
+}
+
+var _ hypha.Store = (*DB)(nil)
+var _ hypha.Backuper = (*DB)(nil)
+
+// Options configures New.
+type Options struct {
+	Clock func() time.Time // defaults to time.Now
+}
+
+// New returns a store over the given pools. It takes ownership of both.
+func New(write, read *sql.DB, d Dialect, steps []migrate.Step, opts Options) *DB {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	return &DB{write: write, read: read, dialect: d, steps: steps, clock: opts.Clock}
+}
+
+// Engine names the engine.
+func (db *DB) Engine() string { return db.dialect.Name() }
+
+// Now is the store's clock.
+func (db *DB) Now() time.Time { return db.clock() }
+
+// Steps returns the engine's migration steps.
+func (db *DB) Steps() []migrate.Step { return db.steps }
+
+// WriteDB returns the writing pool, for benchmarks and tests that measure
+// the raw engine beside the store.
+func (db *DB) WriteDB() *sql.DB { return db.write }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return db.wrap(err, "ping database")
+	}
+	return nil
+}
+
+// InTx runs fn in one read-write transaction.
+func (db *DB) InTx(ctx context.Context, fn func(hypha.Queries) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap(err, "begin transaction")
+	}
+	if err := fn(&queries{db: db, q: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return db.wrap(err, "commit")
+	}
+	return nil
+}
+
+// reader returns queries on the read pool.
+func (db *DB) reader() *queries { return &queries{db: db, q: db.read} }
+
+// writeTx runs fn in a write transaction, for single store calls.
+func (db *DB) writeTx(ctx context.Context, fn func(q *queries) error) error {
+	return db.InTx(ctx, func(tx hypha.Queries) error { return fn(tx.(*queries)) })
+}
+
+// queries implements hypha.Queries on a pool or a transaction.
+type queries struct {
+	db *DB
+	q  Querier
+}
+
+func (q *queries) now() int64 { return q.db.clock().Unix() }
+
+func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return q.q.ExecContext(ctx, q.db.bind(query), args...)
+}
+
+func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return q.q.QueryContext(ctx, q.db.bind(query), args...)
+}
+
+func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.q.QueryRowContext(ctx, q.db.bind(query), args...)
+}
+
+func (db *DB) bind(query string) string {
+	if v, ok := db.rebind.Load(query); ok {
+		return v.(string)
+	}
+	r := db.dialect.Rebind(query)
+	db.rebind.Store(query, r)
+	return r
+}
+
+// wrap translates a driver error into a hypha error with a short context.
+func (db *DB) wrap(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var he *hypha.Error
+	if errors.As(err, &he) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return hypha.WrapError(hypha.ENotFound, what+": not found", err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch code := db.dialect.Classify(err); code {
+	case "":
+		return fmt.Errorf("%s: %w", what, err)
+	case hypha.EUnavailable:
+		return hypha.WrapError(code, what+": database unavailable", err)
+	default:
+		return hypha.WrapError(code, what, err)
+	}
+}
+
+// quote quotes an identifier from a declared allowlist.
+func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// placeholders returns "(?, ?, …)" with n marks.
+func placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+// chunks calls fn with successive index ranges of at most size items.
+func chunks(n, size int, fn func(lo, hi int) error) error {
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		if err := fn(lo, hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nullString maps "" to NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullInt maps 0 to NULL.
+func nullInt(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}

@@ -1,0 +1,80 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/hyphateam/hypha"
+)
+
+// PutEmbeddings upserts vectors with multi-row statements.
+func (q *queries) PutEmbeddings(ctx context.Context, embs []*hypha.Embedding) error {
+	const perRow = 9
+	now := q.now()
+	return chunks(len(embs), maxParams/perRow, func(lo, hi int) error {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO embeddings (grove_id, table_name, machine_id, record_id, model, dims, vector, content_hash, updated_at) VALUES `)
+		args := make([]any, 0, (hi-lo)*perRow)
+		seen := map[hypha.RecordKey]bool{}
+		n := 0
+		// Walk backwards so the last vector of a repeated key wins.
+		for j := hi - 1; j >= lo; j-- {
+			e := embs[j]
+			k := e.Key
+			k.Table = nil
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			at := e.UpdatedAt
+			if at == 0 {
+				at = now
+			}
+			args = append(args, e.Key.GroveID, e.Key.Table.Name, e.Key.MachineID, e.Key.ID, e.Model, int64(len(e.Vector)),
+				hypha.EncodeVector(e.Vector), nullString(e.ContentHash), at)
+		}
+		b.WriteString(` ON CONFLICT (grove_id, table_name, machine_id, record_id) DO UPDATE SET model = excluded.model, dims = excluded.dims,
+			vector = excluded.vector, content_hash = excluded.content_hash, updated_at = excluded.updated_at`)
+		_, err := q.exec(ctx, b.String(), args...)
+		return q.db.wrap(err, "put embeddings")
+	})
+}
+
+// DeleteEmbeddings removes vectors by record key.
+func (q *queries) DeleteEmbeddings(ctx context.Context, keys []hypha.RecordKey) error {
+	for _, k := range keys {
+		if _, err := q.exec(ctx, `DELETE FROM embeddings WHERE grove_id = ? AND table_name = ? AND machine_id = ? AND record_id = ?`,
+			k.GroveID, k.Table.Name, k.MachineID, k.ID); err != nil {
+			return q.db.wrap(err, "delete embeddings")
+		}
+	}
+	return nil
+}
+
+// FindEmbedding returns one record's vector.
+func (q *queries) FindEmbedding(ctx context.Context, key hypha.RecordKey) (*hypha.Embedding, error) {
+	e := &hypha.Embedding{Key: key}
+	var blob []byte
+	var hash sql.NullString
+	err := q.queryRow(ctx, `SELECT model, vector, content_hash, updated_at FROM embeddings
+		WHERE grove_id = ? AND table_name = ? AND machine_id = ? AND record_id = ?`,
+		key.GroveID, key.Table.Name, key.MachineID, key.ID).Scan(&e.Model, &blob, &hash, &e.UpdatedAt)
+	if err == sql.ErrNoRows {
+		return nil, hypha.Errorf(hypha.ENotFound, "no embedding for %s %q", key.Table.Name, key.ID)
+	}
+	if err != nil {
+		return nil, q.db.wrap(err, "find embedding")
+	}
+	v, err := hypha.DecodeVector(blob)
+	if err != nil {
+		return nil, err
+	}
+	e.Vector, e.ContentHash = v, hash.String
+	return e, nil
+}

@@ -1,0 +1,134 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/hyphateam/hypha"
+)
+
+// The methods below make *DB a hypha.Queries: reads run on the read pool,
+// writes each in their own transaction on the writer.
+
+// CreateGrove creates a grove.
+func (db *DB) CreateGrove(ctx context.Context, g *hypha.Grove) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.CreateGrove(ctx, g) })
+}
+
+// EnsureGrove returns a grove, creating it if absent.
+func (db *DB) EnsureGrove(ctx context.Context, g *hypha.Grove) (out *hypha.Grove, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.EnsureGrove(ctx, g); return err })
+	return out, err
+}
+
+// FindGroveByID returns one grove.
+func (db *DB) FindGroveByID(ctx context.Context, id string) (*hypha.Grove, error) {
+	return db.reader().FindGroveByID(ctx, id)
+}
+
+// ListGroves lists groves.
+func (db *DB) ListGroves(ctx context.Context) ([]*hypha.Grove, error) {
+	return db.reader().ListGroves(ctx)
+}
+
+// ClaimProjects registers projects and returns their owners.
+func (db *DB) ClaimProjects(ctx context.Context, groveID string, ids []string) (out map[string]string, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.ClaimProjects(ctx, groveID, ids); return err })
+	return out, err
+}
+
+// ListProjects lists a grove's projects.
+func (db *DB) ListProjects(ctx context.Context, groveID string) ([]*hypha.Project, error) {
+	return db.reader().ListProjects(ctx, groveID)
+}
+
+// UpsertNode registers or refreshes a node.
+func (db *DB) UpsertNode(ctx context.Context, n *hypha.Node) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.UpsertNode(ctx, n) })
+}
+
+// TouchNode moves a node's last_seen.
+func (db *DB) TouchNode(ctx context.Context, groveID, machineID string, at int64) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.TouchNode(ctx, groveID, machineID, at) })
+}
+
+// ListNodes lists a grove's nodes.
+func (db *DB) ListNodes(ctx context.Context, groveID string) ([]*hypha.Node, error) {
+	return db.reader().ListNodes(ctx, groveID)
+}
+
+// CountNodes counts machines.
+func (db *DB) CountNodes(ctx context.Context) (int, error) { return db.reader().CountNodes(ctx) }
+
+// TeamConfig reads team_config.
+func (db *DB) TeamConfig(ctx context.Context) (map[string]string, error) {
+	return db.reader().TeamConfig(ctx)
+}
+
+// PutTeamConfig writes team_config entries atomically.
+func (db *DB) PutTeamConfig(ctx context.Context, values map[string]string) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.PutTeamConfig(ctx, values) })
+}
+
+// UpsertRecords writes records in one transaction.
+func (db *DB) UpsertRecords(ctx context.Context, recs []*hypha.Record) (out []bool, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.UpsertRecords(ctx, recs); return err })
+	return out, err
+}
+
+// DeleteRecords deletes records in one transaction.
+func (db *DB) DeleteRecords(ctx context.Context, keys []hypha.RecordKey) (out []bool, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.DeleteRecords(ctx, keys); return err })
+	return out, err
+}
+
+// FindRecord reads one record.
+func (db *DB) FindRecord(ctx context.Context, key hypha.RecordKey) (*hypha.Record, error) {
+	return db.reader().FindRecord(ctx, key)
+}
+
+// CountRecords counts records per table.
+func (db *DB) CountRecords(ctx context.Context, groveID, machineID string) (map[string]int64, error) {
+	return db.reader().CountRecords(ctx, groveID, machineID)
+}
+
+// KVGet reads a KV entry.
+func (db *DB) KVGet(ctx context.Context, key string) (*hypha.KVEntry, error) {
+	return db.reader().KVGet(ctx, key)
+}
+
+// KVPut writes a KV entry.
+func (db *DB) KVPut(ctx context.Context, key string, value []byte, opts hypha.KVPutOptions) (v int64, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { v, err = q.KVPut(ctx, key, value, opts); return err })
+	return v, err
+}
+
+// KVList lists KV keys.
+func (db *DB) KVList(ctx context.Context, opts hypha.KVListOptions) (*hypha.KVListPage, error) {
+	return db.reader().KVList(ctx, opts)
+}
+
+// KVDelete deletes a KV key.
+func (db *DB) KVDelete(ctx context.Context, key string) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.KVDelete(ctx, key) })
+}
+
+// KVSweep removes expired KV entries.
+func (db *DB) KVSweep(ctx context.Context) (n int64, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { n, err = q.KVSweep(ctx); return err })
+	return n, err
+}
+
+// PutEmbeddings stores vectors.
+func (db *DB) PutEmbeddings(ctx context.Context, embs []*hypha.Embedding) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.PutEmbeddings(ctx, embs) })
+}
+
+// DeleteEmbeddings removes vectors.
+func (db *DB) DeleteEmbeddings(ctx context.Context, keys []hypha.RecordKey) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.DeleteEmbeddings(ctx, keys) })
+}
+
+// FindEmbedding reads one vector.
+func (db *DB) FindEmbedding(ctx context.Context, key hypha.RecordKey) (*hypha.Embedding, error) {
+	return db.reader().FindEmbedding(ctx, key)
+}

@@ -1,0 +1,402 @@
+-- The 19 synced tables of the Myco sync protocol, one row per
+-- (grove_id, machine_id, id). Declared columns mirror the team worker's
+-- schema; undeclared fields a client sends are kept in the JSON extra column.
+
+CREATE TABLE IF NOT EXISTS sessions (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent TEXT COLLATE "C",
+    "user" TEXT COLLATE "C",
+    project_root TEXT COLLATE "C",
+    branch TEXT COLLATE "C",
+    started_at BIGINT,
+    ended_at BIGINT,
+    status TEXT COLLATE "C" DEFAULT 'active',
+    prompt_count BIGINT DEFAULT 0,
+    tool_count BIGINT DEFAULT 0,
+    title TEXT COLLATE "C",
+    summary TEXT COLLATE "C",
+    transcript_path TEXT COLLATE "C",
+    parent_session_id TEXT COLLATE "C",
+    parent_session_reason TEXT COLLATE "C",
+    processed BIGINT DEFAULT 0,
+    content_hash TEXT COLLATE "C",
+    created_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS prompt_batches (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    session_id TEXT COLLATE "C",
+    parent_prompt_batch_id BIGINT,
+    kind TEXT COLLATE "C" DEFAULT 'initial',
+    origin TEXT COLLATE "C" DEFAULT 'human',
+    prompt_number BIGINT,
+    user_prompt TEXT COLLATE "C",
+    response_summary TEXT COLLATE "C",
+    classification TEXT COLLATE "C",
+    started_at BIGINT,
+    ended_at BIGINT,
+    status TEXT COLLATE "C" DEFAULT 'active',
+    activity_count BIGINT DEFAULT 0,
+    processed BIGINT DEFAULT 0,
+    content_hash TEXT COLLATE "C",
+    created_at BIGINT,
+    thread_id TEXT COLLATE "C",
+    thread_label TEXT COLLATE "C",
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS spores (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    session_id TEXT COLLATE "C",
+    prompt_batch_id BIGINT,
+    observation_type TEXT COLLATE "C",
+    status TEXT COLLATE "C" DEFAULT 'active',
+    content TEXT COLLATE "C",
+    context TEXT COLLATE "C",
+    importance BIGINT DEFAULT 5,
+    file_path TEXT COLLATE "C",
+    tags TEXT COLLATE "C",
+    content_hash TEXT COLLATE "C",
+    properties TEXT COLLATE "C",
+    created_at BIGINT,
+    updated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS entities (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    type TEXT COLLATE "C",
+    name TEXT COLLATE "C",
+    properties TEXT COLLATE "C",
+    first_seen BIGINT,
+    last_seen BIGINT,
+    status TEXT COLLATE "C" DEFAULT 'active',
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS graph_edges (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    source_id TEXT COLLATE "C",
+    source_type TEXT COLLATE "C",
+    target_id TEXT COLLATE "C",
+    target_type TEXT COLLATE "C",
+    type TEXT COLLATE "C",
+    session_id TEXT COLLATE "C",
+    confidence DOUBLE PRECISION DEFAULT 1.0,
+    properties TEXT COLLATE "C",
+    created_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS entity_mentions (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    entity_id TEXT COLLATE "C",
+    note_id TEXT COLLATE "C",
+    note_type TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS resolution_events (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    spore_id TEXT COLLATE "C",
+    action TEXT COLLATE "C",
+    new_spore_id TEXT COLLATE "C",
+    reason TEXT COLLATE "C",
+    session_id TEXT COLLATE "C",
+    created_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS plans (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    logical_key TEXT COLLATE "C",
+    status TEXT COLLATE "C" DEFAULT 'active',
+    author TEXT COLLATE "C",
+    title TEXT COLLATE "C",
+    content TEXT COLLATE "C",
+    source_path TEXT COLLATE "C",
+    tags TEXT COLLATE "C",
+    session_id TEXT COLLATE "C",
+    prompt_batch_id BIGINT,
+    content_hash TEXT COLLATE "C",
+    processed BIGINT DEFAULT 0,
+    created_at BIGINT,
+    updated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    artifact_type TEXT COLLATE "C",
+    source_path TEXT COLLATE "C",
+    title TEXT COLLATE "C",
+    content TEXT COLLATE "C",
+    last_captured_by TEXT COLLATE "C",
+    tags TEXT COLLATE "C",
+    created_at BIGINT,
+    updated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS digest_extracts (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    tier BIGINT,
+    content TEXT COLLATE "C",
+    substrate_hash TEXT COLLATE "C",
+    generated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_candidates (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    topic TEXT COLLATE "C",
+    rationale TEXT COLLATE "C",
+    confidence DOUBLE PRECISION DEFAULT 0.0,
+    status TEXT COLLATE "C" DEFAULT 'identified',
+    source_ids TEXT COLLATE "C" DEFAULT '[]',
+    skill_id TEXT COLLATE "C",
+    supersedes TEXT COLLATE "C",
+    evidence_bundle_id TEXT COLLATE "C",
+    quality_score DOUBLE PRECISION,
+    quality_failures TEXT COLLATE "C" DEFAULT '[]',
+    coverage_matches TEXT COLLATE "C" DEFAULT '[]',
+    last_reconciled_at BIGINT,
+    reconciliation_reason TEXT COLLATE "C",
+    approved_at BIGINT,
+    created_at BIGINT,
+    updated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_records (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    agent_id TEXT COLLATE "C",
+    name TEXT COLLATE "C",
+    display_name TEXT COLLATE "C",
+    description TEXT COLLATE "C",
+    status TEXT COLLATE "C" DEFAULT 'active',
+    generation BIGINT DEFAULT 1,
+    candidate_id TEXT COLLATE "C",
+    source_ids TEXT COLLATE "C" DEFAULT '[]',
+    path TEXT COLLATE "C",
+    usage_count BIGINT DEFAULT 0,
+    last_used_at BIGINT,
+    created_at BIGINT,
+    updated_at BIGINT,
+    properties TEXT COLLATE "C" DEFAULT '{}',
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_lineage (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    skill_id TEXT COLLATE "C",
+    generation BIGINT,
+    action TEXT COLLATE "C",
+    rationale TEXT COLLATE "C",
+    source_ids_added TEXT COLLATE "C" DEFAULT '[]',
+    content_snapshot TEXT COLLATE "C",
+    created_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_usage (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    skill_id TEXT COLLATE "C",
+    session_id TEXT COLLATE "C",
+    detected_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS knowledge_release_state (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    identity_key TEXT COLLATE "C",
+    namespace TEXT COLLATE "C",
+    record_id TEXT COLLATE "C",
+    source_session_id TEXT COLLATE "C",
+    source_prompt_batch_id BIGINT,
+    state TEXT COLLATE "C",
+    confidence TEXT COLLATE "C",
+    basis_kind TEXT COLLATE "C",
+    basis_ref TEXT COLLATE "C",
+    basis_sha TEXT COLLATE "C",
+    release_pr_number BIGINT,
+    reason TEXT COLLATE "C",
+    checked_at BIGINT,
+    created_at BIGINT,
+    updated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS team_members (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    "user" TEXT COLLATE "C",
+    role TEXT COLLATE "C",
+    joined TEXT COLLATE "C",
+    tags TEXT COLLATE "C",
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS okf_generations (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    generation BIGINT,
+    run_id TEXT COLLATE "C",
+    status TEXT COLLATE "C" DEFAULT 'draft',
+    plan TEXT COLLATE "C" DEFAULT '{}',
+    page_count BIGINT,
+    log_summary TEXT COLLATE "C",
+    inputs_hash TEXT COLLATE "C",
+    last_run_ref TEXT COLLATE "C",
+    findings TEXT COLLATE "C" DEFAULT '[]',
+    created_at BIGINT,
+    updated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS okf_pages (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    path TEXT COLLATE "C",
+    type TEXT COLLATE "C",
+    title TEXT COLLATE "C",
+    description TEXT COLLATE "C",
+    tags TEXT COLLATE "C" DEFAULT '[]',
+    status TEXT COLLATE "C" DEFAULT 'active',
+    generation BIGINT,
+    created_at BIGINT,
+    updated_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS okf_page_revisions (
+    grove_id TEXT COLLATE "C" NOT NULL,
+    machine_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C",
+    page_id TEXT COLLATE "C",
+    page_generation BIGINT,
+    bundle_generation_id TEXT COLLATE "C",
+    action TEXT COLLATE "C",
+    rationale TEXT COLLATE "C",
+    frontmatter TEXT COLLATE "C" DEFAULT '{}',
+    body TEXT COLLATE "C",
+    created_at BIGINT,
+    synced_at BIGINT,
+    extra TEXT COLLATE "C",
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);

@@ -1,0 +1,402 @@
+-- The 19 synced tables of the Myco sync protocol, one row per
+-- (grove_id, machine_id, id). Declared columns mirror the team worker's
+-- schema; undeclared fields a client sends are kept in the JSON extra column.
+
+CREATE TABLE IF NOT EXISTS sessions (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent TEXT,
+    "user" TEXT,
+    project_root TEXT,
+    branch TEXT,
+    started_at INTEGER,
+    ended_at INTEGER,
+    status TEXT DEFAULT 'active',
+    prompt_count INTEGER DEFAULT 0,
+    tool_count INTEGER DEFAULT 0,
+    title TEXT,
+    summary TEXT,
+    transcript_path TEXT,
+    parent_session_id TEXT,
+    parent_session_reason TEXT,
+    processed INTEGER DEFAULT 0,
+    content_hash TEXT,
+    created_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS prompt_batches (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    session_id TEXT,
+    parent_prompt_batch_id INTEGER,
+    kind TEXT DEFAULT 'initial',
+    origin TEXT DEFAULT 'human',
+    prompt_number INTEGER,
+    user_prompt TEXT,
+    response_summary TEXT,
+    classification TEXT,
+    started_at INTEGER,
+    ended_at INTEGER,
+    status TEXT DEFAULT 'active',
+    activity_count INTEGER DEFAULT 0,
+    processed INTEGER DEFAULT 0,
+    content_hash TEXT,
+    created_at INTEGER,
+    thread_id TEXT,
+    thread_label TEXT,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS spores (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent_id TEXT,
+    session_id TEXT,
+    prompt_batch_id INTEGER,
+    observation_type TEXT,
+    status TEXT DEFAULT 'active',
+    content TEXT,
+    context TEXT,
+    importance INTEGER DEFAULT 5,
+    file_path TEXT,
+    tags TEXT,
+    content_hash TEXT,
+    properties TEXT,
+    created_at INTEGER,
+    updated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS entities (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent_id TEXT,
+    type TEXT,
+    name TEXT,
+    properties TEXT,
+    first_seen INTEGER,
+    last_seen INTEGER,
+    status TEXT DEFAULT 'active',
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS graph_edges (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent_id TEXT,
+    source_id TEXT,
+    source_type TEXT,
+    target_id TEXT,
+    target_type TEXT,
+    type TEXT,
+    session_id TEXT,
+    confidence REAL DEFAULT 1.0,
+    properties TEXT,
+    created_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS entity_mentions (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    entity_id TEXT,
+    note_id TEXT,
+    note_type TEXT,
+    agent_id TEXT,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS resolution_events (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent_id TEXT,
+    spore_id TEXT,
+    action TEXT,
+    new_spore_id TEXT,
+    reason TEXT,
+    session_id TEXT,
+    created_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS plans (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    logical_key TEXT,
+    status TEXT DEFAULT 'active',
+    author TEXT,
+    title TEXT,
+    content TEXT,
+    source_path TEXT,
+    tags TEXT,
+    session_id TEXT,
+    prompt_batch_id INTEGER,
+    content_hash TEXT,
+    processed INTEGER DEFAULT 0,
+    created_at INTEGER,
+    updated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    artifact_type TEXT,
+    source_path TEXT,
+    title TEXT,
+    content TEXT,
+    last_captured_by TEXT,
+    tags TEXT,
+    created_at INTEGER,
+    updated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS digest_extracts (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent_id TEXT,
+    tier INTEGER,
+    content TEXT,
+    substrate_hash TEXT,
+    generated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_candidates (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent_id TEXT,
+    topic TEXT,
+    rationale TEXT,
+    confidence REAL DEFAULT 0.0,
+    status TEXT DEFAULT 'identified',
+    source_ids TEXT DEFAULT '[]',
+    skill_id TEXT,
+    supersedes TEXT,
+    evidence_bundle_id TEXT,
+    quality_score REAL,
+    quality_failures TEXT DEFAULT '[]',
+    coverage_matches TEXT DEFAULT '[]',
+    last_reconciled_at INTEGER,
+    reconciliation_reason TEXT,
+    approved_at INTEGER,
+    created_at INTEGER,
+    updated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_records (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    agent_id TEXT,
+    name TEXT,
+    display_name TEXT,
+    description TEXT,
+    status TEXT DEFAULT 'active',
+    generation INTEGER DEFAULT 1,
+    candidate_id TEXT,
+    source_ids TEXT DEFAULT '[]',
+    path TEXT,
+    usage_count INTEGER DEFAULT 0,
+    last_used_at INTEGER,
+    created_at INTEGER,
+    updated_at INTEGER,
+    properties TEXT DEFAULT '{}',
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_lineage (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    skill_id TEXT,
+    generation INTEGER,
+    action TEXT,
+    rationale TEXT,
+    source_ids_added TEXT DEFAULT '[]',
+    content_snapshot TEXT,
+    created_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS skill_usage (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    skill_id TEXT,
+    session_id TEXT,
+    detected_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS knowledge_release_state (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    identity_key TEXT,
+    namespace TEXT,
+    record_id TEXT,
+    source_session_id TEXT,
+    source_prompt_batch_id INTEGER,
+    state TEXT,
+    confidence TEXT,
+    basis_kind TEXT,
+    basis_ref TEXT,
+    basis_sha TEXT,
+    release_pr_number INTEGER,
+    reason TEXT,
+    checked_at INTEGER,
+    created_at INTEGER,
+    updated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS team_members (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    "user" TEXT,
+    role TEXT,
+    joined TEXT,
+    tags TEXT,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS okf_generations (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    generation INTEGER,
+    run_id TEXT,
+    status TEXT DEFAULT 'draft',
+    plan TEXT DEFAULT '{}',
+    page_count INTEGER,
+    log_summary TEXT,
+    inputs_hash TEXT,
+    last_run_ref TEXT,
+    findings TEXT DEFAULT '[]',
+    created_at INTEGER,
+    updated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS okf_pages (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    path TEXT,
+    type TEXT,
+    title TEXT,
+    description TEXT,
+    tags TEXT DEFAULT '[]',
+    status TEXT DEFAULT 'active',
+    generation INTEGER,
+    created_at INTEGER,
+    updated_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS okf_page_revisions (
+    grove_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id TEXT,
+    page_id TEXT,
+    page_generation INTEGER,
+    bundle_generation_id TEXT,
+    action TEXT,
+    rationale TEXT,
+    frontmatter TEXT DEFAULT '{}',
+    body TEXT,
+    created_at INTEGER,
+    synced_at INTEGER,
+    extra TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (grove_id, machine_id, id)
+);
