@@ -57,6 +57,7 @@ type DB struct {
 	dialect Dialect
 	steps   []migrate.Step
 	clock   func() time.Time
+	onClose func() error
 	rebind  sync.Map // query → rebound query
 }
 
@@ -65,7 +66,8 @@ var _ hypha.Backuper = (*DB)(nil)
 
 // Options configures New.
 type Options struct {
-	Clock func() time.Time // defaults to time.Now
+	Clock   func() time.Time // defaults to time.Now
+	OnClose func() error     // engine cleanup run before the pools close
 }
 
 // New returns a store over the given pools. It takes ownership of both.
@@ -73,7 +75,7 @@ func New(write, read *sql.DB, d Dialect, steps []migrate.Step, opts Options) *DB
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	return &DB{write: write, read: read, dialect: d, steps: steps, clock: opts.Clock}
+	return &DB{write: write, read: read, dialect: d, steps: steps, clock: opts.Clock, onClose: opts.OnClose}
 }
 
 // Engine names the engine.
@@ -91,7 +93,11 @@ func (db *DB) WriteDB() *sql.DB { return db.write }
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	err := db.write.Close()
+	var err error
+	if db.onClose != nil {
+		err = db.onClose()
+	}
+	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}

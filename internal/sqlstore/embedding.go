@@ -16,13 +16,13 @@ func (q *queries) PutEmbeddings(ctx context.Context, embs []*hypha.Embedding) er
 		var b strings.Builder
 		b.WriteString(`INSERT INTO embeddings (grove_id, table_name, machine_id, record_id, model, dims, vector, content_hash, updated_at) VALUES `)
 		args := make([]any, 0, (hi-lo)*perRow)
-		seen := map[hypha.RecordKey]bool{}
+		seen := map[[4]string]bool{}
 		n := 0
-		// Walk backwards so the last vector of a repeated key wins.
+		// Walk backwards so the last vector of a repeated key wins. The
+		// table is part of the key: the same id in two tables is two rows.
 		for j := hi - 1; j >= lo; j-- {
 			e := embs[j]
-			k := e.Key
-			k.Table = nil
+			k := [4]string{e.Key.GroveID, e.Key.Table.Name, e.Key.MachineID, e.Key.ID}
 			if seen[k] {
 				continue
 			}

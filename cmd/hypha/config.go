@@ -1,0 +1,271 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/spf13/pflag"
+)
+
+// Config is every setting of the hypha binary. Each field is read, in this
+// order of precedence, from its command-line flag, its HYPHA_* environment
+// variable, the optional TOML config file, and its default.
+type Config struct {
+	DB                string        `key:"db" env:"HYPHA_DB" help:"database: a SQLite file path, or postgres://… for PostgreSQL"`
+	Listen            string        `key:"listen" env:"HYPHA_LISTEN" help:"address the server listens on (host:port)"`
+	Migrate           bool          `key:"migrate" env:"HYPHA_MIGRATE" help:"apply pending migrations on start (always on for the embedded SQLite store)"`
+	LogLevel          string        `key:"log_level" env:"HYPHA_LOG_LEVEL" help:"log level: debug, info, warn or error"`
+	LogFormat         string        `key:"log_format" env:"HYPHA_LOG_FORMAT" help:"log format: auto (text on a terminal, JSON otherwise), text or json"`
+	SQLiteSynchronous string        `key:"sqlite_synchronous" env:"HYPHA_SQLITE_SYNCHRONOUS" help:"SQLite durability: NORMAL (survives a crash of the process) or FULL (also power loss, slower)"`
+	ShutdownTimeout   time.Duration `key:"shutdown_timeout" env:"HYPHA_SHUTDOWN_TIMEOUT" help:"how long a graceful shutdown waits for in-flight requests"`
+	SchemaCheck       time.Duration `key:"schema_check_interval" env:"HYPHA_SCHEMA_CHECK_INTERVAL" help:"how often a running server re-reads the schema version"`
+}
+
+// DefaultConfig returns the defaults: the embedded SQLite store under
+// ./hypha-data and the loopback address of the Myco team worker's dev port.
+func DefaultConfig() Config {
+	return Config{
+		DB:                "./hypha-data/hypha.db",
+		Listen:            "127.0.0.1:8787",
+		LogLevel:          "info",
+		LogFormat:         "auto",
+		SQLiteSynchronous: "NORMAL",
+		ShutdownTimeout:   30 * time.Second,
+		SchemaCheck:       5 * time.Second,
+	}
+}
+
+// Validate checks every field and reports all problems, one per line,
+// naming the setting.
+func (c *Config) Validate() error {
+	var errs []string
+	if strings.TrimSpace(c.DB) == "" {
+		errs = append(errs, "db: must not be empty")
+	} else if _, _, err := parseDB(c.DB); err != nil {
+		errs = append(errs, "db: "+err.Error())
+	}
+	if host, port, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Sprintf("listen: %q is not host:port (for example 127.0.0.1:8787)", c.Listen))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Sprintf("listen: port %q must be a number from 0 to 65535", port))
+	} else if host == "" {
+		_ = host // an empty host listens on every interface, which is allowed but explicit
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Sprintf("log_level: %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "auto", "text", "json":
+	default:
+		errs = append(errs, fmt.Sprintf("log_format: %q is not one of auto, text, json", c.LogFormat))
+	}
+	switch strings.ToUpper(c.SQLiteSynchronous) {
+	case "NORMAL", "FULL":
+	default:
+		errs = append(errs, fmt.Sprintf("sqlite_synchronous: %q is not NORMAL or FULL", c.SQLiteSynchronous))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, "shutdown_timeout: must be positive (for example 30s)")
+	}
+	if c.SchemaCheck <= 0 {
+		errs = append(errs, "schema_check_interval: must be positive (for example 5s)")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// configField is one settable field of Config.
+type configField struct {
+	key, env, help string
+	value          reflect.Value
+}
+
+func (c *Config) fields() []configField {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	out := make([]configField, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		out = append(out, configField{key: f.Tag.Get("key"), env: f.Tag.Get("env"), help: f.Tag.Get("help"), value: v.Field(i)})
+	}
+	return out
+}
+
+// flagName is the command-line spelling of a config key.
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// setString parses s into the field according to its Go type.
+func (f configField) setString(s string) error {
+	switch f.value.Kind() {
+	case reflect.String:
+		f.value.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("expected true or false, got %q", s)
+		}
+		f.value.SetBool(b)
+	case reflect.Int64:
+		if f.value.Type() == reflect.TypeOf(time.Duration(0)) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("expected a duration such as 30s or 5m, got %q", s)
+			}
+			f.value.SetInt(int64(d))
+			return nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("expected an integer, got %q", s)
+		}
+		f.value.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported setting type %s", f.value.Kind())
+	}
+	return nil
+}
+
+// setTOML stores a value decoded from the config file, checking its type.
+func (f configField) setTOML(v any) error {
+	switch f.value.Kind() {
+	case reflect.String:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("expected a string, got %s", tomlKind(v))
+		}
+		f.value.SetString(s)
+	case reflect.Bool:
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Errorf("expected true or false, got %s", tomlKind(v))
+		}
+		f.value.SetBool(b)
+	case reflect.Int64:
+		if f.value.Type() == reflect.TypeOf(time.Duration(0)) {
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("expected a duration string such as \"30s\", got %s", tomlKind(v))
+			}
+			return f.setString(s)
+		}
+		n, ok := v.(int64)
+		if !ok {
+			return fmt.Errorf("expected an integer, got %s", tomlKind(v))
+		}
+		f.value.SetInt(n)
+	}
+	return nil
+}
+
+func tomlKind(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", x)
+	case int64:
+		return fmt.Sprintf("the integer %d", x)
+	case float64:
+		return fmt.Sprintf("the number %v", x)
+	case bool:
+		return fmt.Sprintf("the boolean %v", x)
+	case map[string]any:
+		return "a table"
+	case []any:
+		return "an array"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+// LoadConfig builds the configuration from defaults, the config file at
+// path ("" for none), the environment and the flags that were set.
+func LoadConfig(path string, getenv func(string) string, flags *pflag.FlagSet) (Config, error) {
+	cfg := DefaultConfig()
+	fields := cfg.fields()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config file: %w", err)
+		}
+		var raw map[string]any
+		if err := toml.Unmarshal(b, &raw); err != nil {
+			return cfg, fmt.Errorf("config file %s is not valid TOML: %v", path, err)
+		}
+		known := map[string]configField{}
+		var names []string
+		for _, f := range fields {
+			known[f.key] = f
+			names = append(names, f.key)
+		}
+		sort.Strings(names)
+		keys := make([]string, 0, len(raw))
+		for k := range raw {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f, ok := known[k]
+			if !ok {
+				return cfg, fmt.Errorf("config file %s: unknown setting %q (known settings: %s)", path, k, strings.Join(names, ", "))
+			}
+			if err := f.setTOML(raw[k]); err != nil {
+				return cfg, fmt.Errorf("config file %s: %s: %v", path, k, err)
+			}
+		}
+	}
+	for _, f := range fields {
+		if v := getenv(f.env); v != "" {
+			if err := f.setString(v); err != nil {
+				return cfg, fmt.Errorf("environment variable %s: %v", f.env, err)
+			}
+		}
+	}
+	if flags != nil {
+		for _, f := range fields {
+			fl := flags.Lookup(flagName(f.key))
+			if fl == nil || !fl.Changed {
+				continue
+			}
+			if err := f.setString(fl.Value.String()); err != nil {
+				return cfg, fmt.Errorf("flag --%s: %v", fl.Name, err)
+			}
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// addConfigFlag registers the flag of one config key on fs, with the
+// default and help text from Config.
+func addConfigFlag(fs *pflag.FlagSet, key string) {
+	def := DefaultConfig()
+	for _, f := range def.fields() {
+		if f.key != key {
+			continue
+		}
+		help := fmt.Sprintf("%s (env %s)", f.help, f.env)
+		switch f.value.Kind() {
+		case reflect.Bool:
+			fs.Bool(flagName(key), f.value.Bool(), help)
+		case reflect.Int64:
+			if f.value.Type() == reflect.TypeOf(time.Duration(0)) {
+				fs.Duration(flagName(key), time.Duration(f.value.Int()), help)
+			} else {
+				fs.Int64(flagName(key), f.value.Int(), help)
+			}
+		default:
+			fs.String(flagName(key), f.value.String(), help)
+		}
+		return
+	}
+	panic("unknown config key " + key)
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/migrate"
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) serveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the team server (embedded SQLite by default)",
+		Long: `Runs the team server on --listen (default 127.0.0.1:8787).
+
+With the embedded SQLite store (the default, ./hypha-data/hypha.db) the server
+creates and migrates its database on start: there is no separate deploy step on
+one machine. With PostgreSQL (--db postgres://…) it migrates only when --migrate
+is given; otherwise run 'hypha migrate up' first. While the database schema is
+behind what this binary needs, data routes answer 503 schema_mismatch with
+Retry-After, and the server picks up the migrated schema without a restart.
+
+The first signal (Ctrl-C, SIGTERM) drains in-flight requests; a second one exits
+at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
+	}
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval"} {
+		addConfigFlag(cmd.Flags(), k)
+	}
+	return cmd
+}
+
+func (m *Main) serve(ctx context.Context) error {
+	log := m.Logger
+	db, engine, err := m.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if engine == "sqlite" || m.Config.Migrate {
+		done, err := db.Migrate(ctx, 0)
+		for _, s := range done {
+			log.Info("applied migration", "step", s.ID())
+		}
+		if err != nil && !errors.Is(err, migrate.ErrIncompatible) {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	watcher := &app.SchemaWatcher{Check: db.MigrationStatus, Interval: m.Config.SchemaCheck, Logger: log}
+	watcher.Start(ctx)
+	defer watcher.Stop()
+
+	ln, err := net.Listen("tcp", m.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
+	}
+	v, _ := buildInfo()
+	srv := &api.Server{Store: db, Schema: watcher, Logger: log, PackageVersion: v}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	log.Info("hypha serving", "addr", "http://"+addr, "engine", engine, "db", redactDB(m.Config.DB))
+	if m.Ready != nil {
+		m.Ready(addr)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", m.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	<-errc
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/hyphateam/hypha/internal/sqlstore"
+	"github.com/hyphateam/hypha/postgres"
+	"github.com/hyphateam/hypha/sqlite"
+)
+
+// parseDB tells the engine from the --db value: postgres:// and
+// postgresql:// URLs are PostgreSQL; sqlite:// or file: URLs and plain paths
+// are SQLite files. It returns the engine and the path or URL to open.
+func parseDB(db string) (engine, target string, err error) {
+	lower := strings.ToLower(db)
+	switch {
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		if _, err := url.Parse(db); err != nil {
+			return "", "", fmt.Errorf("invalid PostgreSQL URL: %v", err)
+		}
+		return "postgres", db, nil
+	case strings.HasPrefix(lower, "sqlite://"):
+		return "sqlite", db[len("sqlite://"):], nil
+	case strings.HasPrefix(lower, "file:"):
+		u, err := url.Parse(db)
+		if err != nil {
+			return "", "", fmt.Errorf("invalid file URL: %v", err)
+		}
+		p := u.Path
+		if p == "" {
+			p = u.Opaque
+		}
+		return "sqlite", p, nil
+	}
+	if i := strings.Index(db, "://"); i > 0 && !strings.ContainsAny(db[:i], `/\.`) {
+		return "", "", fmt.Errorf("unknown database scheme %q: use a file path for SQLite (e.g. ./hypha-data/hypha.db) or postgres://user@host:5432/db for PostgreSQL", db[:i])
+	}
+	return "sqlite", db, nil
+}
+
+// openStore opens the configured database without migrating it.
+func (m *Main) openStore(ctx context.Context) (*sqlstore.DB, string, error) {
+	engine, target, err := parseDB(m.Config.DB)
+	if err != nil {
+		return nil, "", err
+	}
+	switch engine {
+	case "postgres":
+		db, err := postgres.Open(ctx, target, postgres.Options{})
+		return db, engine, err
+	default:
+		db, err := sqlite.Open(ctx, target, sqlite.Options{Synchronous: m.Config.SQLiteSynchronous})
+		return db, engine, err
+	}
+}
