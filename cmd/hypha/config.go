@@ -80,7 +80,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, "schema_check_interval: must be positive (for example 5s)")
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
+		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}
 	return nil
 }

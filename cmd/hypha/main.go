@@ -84,11 +84,13 @@ func (e *exitError) Error() string { return e.msg }
 // oneLine renders an error for a terminal: the hypha message when there is
 // one, with the cause kept for context.
 func oneLine(err error) string {
+	msg := err.Error()
 	var he *hypha.Error
 	if errors.As(err, &he) && he.Err != nil && he.Code != hypha.EInternal {
-		return he.Message + ": " + he.Err.Error()
+		msg = he.Message + ": " + he.Err.Error()
 	}
-	return err.Error()
+	// Driver errors (pgx's dial errors, say) can span lines; keep one.
+	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
 }
 
 func (m *Main) rootCommand() *cobra.Command {

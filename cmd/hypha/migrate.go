@@ -30,7 +30,7 @@ run 'hypha migrate up' as the deploy step (or start the server with --migrate).`
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, _, err := m.openStore(ctx)
+			db, _, err := m.openStoreForWrite(ctx)
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,7 @@ at once.`,
 
 func (m *Main) serve(ctx context.Context) error {
 	log := m.Logger
-	db, engine, err := m.openStore(ctx)
+	db, engine, err := m.openStoreForWrite(ctx)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/hyphateam/hypha/internal/sqlstore"
@@ -41,11 +44,28 @@ func parseDB(db string) (engine, target string, err error) {
 	return "sqlite", db, nil
 }
 
-// openStore opens the configured database without migrating it.
+// openStore opens the configured database without migrating it. Commands
+// that only read refuse a SQLite file that does not exist rather than create
+// an empty one.
 func (m *Main) openStore(ctx context.Context) (*sqlstore.DB, string, error) {
+	return m.openStoreMode(ctx, false)
+}
+
+// openStoreForWrite opens the configured database, creating a SQLite file
+// if there is none.
+func (m *Main) openStoreForWrite(ctx context.Context) (*sqlstore.DB, string, error) {
+	return m.openStoreMode(ctx, true)
+}
+
+func (m *Main) openStoreMode(ctx context.Context, create bool) (*sqlstore.DB, string, error) {
 	engine, target, err := parseDB(m.Config.DB)
 	if err != nil {
 		return nil, "", err
+	}
+	if engine == "sqlite" && !create {
+		if _, err := os.Stat(target); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("no database at %s: start 'hypha serve' or run 'hypha migrate up' to create it, or point --db at an existing one", target)
+		}
 	}
 	switch engine {
 	case "postgres":
