@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/internal/testdb"
 	"github.com/spf13/pflag"
 )
@@ -344,5 +345,59 @@ func TestServe_SchemaBehindAnswers503(t *testing.T) {
 				t.Fatalf("/health = %d after migrate up", code)
 			}
 		})
+	}
+}
+
+func TestCLI_ExportImportAcrossEngines(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	db := testdb.OpenSQLite(t, src, nil)
+	if _, err := db.Migrate(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.EnsureGrove(ctx, &hypha.Grove{ID: "user_primary", Name: "Primary"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.KVPut(ctx, "mcp_token:user_primary:d1", []byte(`{"digest":"x"}`), hypha.KVPutOptions{Metadata: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	backupFile := filepath.Join(dir, "backup.jsonl.gz")
+	if code, out, errs := runCLI(t, nil, "db", "export", "--db", src, "--output", backupFile); code != 0 || !strings.Contains(out, "exported 3 rows") {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errs)
+	}
+	targets := []string{filepath.Join(dir, "copy.db")}
+	if len(testdb.Engines()) == 2 {
+		targets = append(targets, testdb.NewSchema(t))
+	}
+	for _, target := range targets {
+		code, out, errs := runCLI(t, nil, "db", "import", "--db", target, "--migrate", "--file", backupFile)
+		if code != 0 || !strings.Contains(out, "imported 2 of 3 rows") { // the default grove exists already
+			t.Fatalf("import into %s: exit %d\n%s%s", target, code, out, errs)
+		}
+		if code, out, _ := runCLI(t, nil, "db", "import", "--db", target, "--file", backupFile); code != 0 || !strings.Contains(out, "imported 0 of 3 rows") {
+			t.Fatalf("re-import into %s: exit %d\n%s", target, code, out)
+		}
+	}
+
+	trunc := filepath.Join(dir, "truncated.jsonl.gz")
+	b, err := os.ReadFile(backupFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trunc, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(dir, "fresh.db")
+	if code, _, errs := runCLI(t, nil, "db", "import", "--db", fresh, "--file", trunc); code != 1 || !strings.Contains(errs, "truncated") {
+		t.Fatalf("truncated import: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(fresh); err == nil {
+		t.Error("a refused import created the target database")
+	}
+	if code, _, errs := runCLI(t, nil, "db", "export", "--db", src); code != 2 || !strings.Contains(errs, "--output") {
+		t.Fatalf("export without --output: exit %d %s", code, errs)
 	}
 }

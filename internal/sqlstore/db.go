@@ -52,13 +52,14 @@ type Querier interface {
 
 // DB is a hypha.Store on one engine.
 type DB struct {
-	write   *sql.DB // the only connection pool that writes (SQLite: one connection)
-	read    *sql.DB // read pool; the same pool as write on PostgreSQL
-	dialect Dialect
-	steps   []migrate.Step
-	clock   func() time.Time
-	onClose func() error
-	rebind  sync.Map // query → rebound query
+	write     *sql.DB // the only connection pool that writes (SQLite: one connection)
+	read      *sql.DB // read pool; the same pool as write on PostgreSQL
+	dialect   Dialect
+	steps     []migrate.Step
+	clock     func() time.Time
+	onClose   func() error
+	closeOnce sync.Once
+	rebind    sync.Map // query → rebound query
 }
 
 var _ hypha.Store = (*DB)(nil)
@@ -91,8 +92,19 @@ func (db *DB) Steps() []migrate.Step { return db.steps }
 // the raw engine beside the store.
 func (db *DB) WriteDB() *sql.DB { return db.write }
 
-// Close closes both pools.
+// Close closes both pools; calling it again does nothing.
 func (db *DB) Close() error {
+	err := errClosed
+	db.closeOnce.Do(func() { err = db.close() })
+	if err == errClosed {
+		return nil
+	}
+	return err
+}
+
+var errClosed = errors.New("already closed")
+
+func (db *DB) close() error {
 	var err error
 	if db.onClose != nil {
 		err = db.onClose()
