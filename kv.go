@@ -11,7 +11,7 @@ type KVEntry struct {
 	Key       string
 	Value     []byte
 	Metadata  []byte // JSON, or nil
-	Version   int64  // starts at 1 and grows by one on every write
+	Version   int64  // the revision of the last write: it grows with every write and is never reused, even after a delete or expiry
 	ExpiresAt int64  // epoch seconds; 0 means never
 }
 
@@ -22,7 +22,9 @@ type KVPutOptions struct {
 	// IfVersion turns the write into a compare-and-set: nil writes
 	// unconditionally; a pointer to 0 writes only if the key does not exist;
 	// a pointer to n writes only if the current version is n. A lost race
-	// returns *ConflictError.
+	// returns *ConflictError. Versions come from one revision counter shared
+	// by all keys, so a key that was deleted and written again never shows
+	// an old version.
 	IfVersion *int64
 }
 

@@ -43,8 +43,8 @@ var (
 	}
 )
 
-// populate fills every kind of table of db and returns how many vectors it
-// stored.
+// populate fills every kind of table of db: groves, projects, nodes, team
+// config, three records of every synced table, KV entries and vectors.
 func populate(tb testing.TB, db *sqlstore.DB) {
 	tb.Helper()
 	ctx := context.Background()

@@ -56,7 +56,7 @@ func badFiles(t *testing.T, good []byte) []badFile {
 		{"header_only", gzipLines(t, lines[:1]), hypha.EInvalid, "truncated: it ends after its header, before any table"},
 		{"header_only_sealed", seal(t, lines[:1]), hypha.EInvalid, "should start table"},
 		{"cut_inside_kv", gzipLines(t, lines[:kvRows[0]+1]),
-			hypha.EInvalid, "backup.hypha is truncated: it ends inside table kv after 1 rows; nothing was imported"},
+			hypha.EInvalid, "backup.hypha is truncated: it ends inside table kv after 1 row; nothing was imported"},
 		{"cut_between_tables", gzipLines(t, lines[:kvStart]), hypha.EInvalid, "it ends after table knowledge_release_state, before table kv"},
 		{"no_trailer", gzipLines(t, lines), hypha.EInvalid, "it ends before its trailer"},
 		{"wrong_format", seal(t, editHeader(t, lines, func(h map[string]any) { h["format"] = "other-backup" })),
@@ -78,8 +78,9 @@ func badFiles(t *testing.T, good []byte) []badFile {
 		{"wrong_row_count", seal(t, with(groveRows[len(groveRows)-1]+1, `{"kind":"end","name":"groves","rows":7}`)),
 			hypha.EInvalid, "table groves should have 7 rows but has 2"},
 		{"missing_end", seal(t, with(groveRows[len(groveRows)-1]+1, `{"kind":"table","name":"kv"}`)), hypha.EInvalid, "row or the end of table groves"},
-		{"data_after_trailer", append(append([]byte(nil), good...), gz([]byte("[1]\n"))...), hypha.EInvalid, "data after its trailer"},
-		{"bytes_after_gzip", append(append([]byte(nil), good...), "junk"...), hypha.EInvalid, "corrupt"},
+		{"data_after_trailer", gzipLines(t, append(unsealedWithTrailer(t, good), []byte("[1]"))), hypha.EInvalid, "data after its trailer"},
+		{"gzip_after_gzip", append(append([]byte(nil), good...), gz([]byte("[1]\n"))...), hypha.EInvalid, "data after the end of its compressed stream"},
+		{"bytes_after_gzip", append(append([]byte(nil), good...), "junk"...), hypha.EInvalid, "data after the end of its compressed stream"},
 		{"newer_schema", seal(t, editHeader(t, lines, func(h map[string]any) { h["schema_version"] = 99 })),
 			hypha.ESchemaMismatch, "backup.hypha comes from schema version 99 but the target database is at version 3"},
 		{"renamed_in_header_only", seal(t, editHeader(t, lines, func(h map[string]any) {
@@ -116,21 +117,28 @@ func badFiles(t *testing.T, good []byte) []badFile {
 	return files
 }
 
-// gzipWithTrailerOf gzips raw lines followed by the trailer of good.
-func gzipWithTrailerOf(t *testing.T, raw, good []byte) []byte {
+// unsealedWithTrailer returns every line of the backup good, trailer included.
+func unsealedWithTrailer(t *testing.T, good []byte) [][]byte {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(good))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var all bytes.Buffer
-	all.ReadFrom(zr)
-	lines := bytes.Split(bytes.TrimSuffix(all.Bytes(), []byte("\n")), []byte("\n"))
-	trailer := lines[len(lines)-1]
+	if _, err := all.ReadFrom(zr); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSuffix(all.Bytes(), []byte("\n")), []byte("\n"))
+}
+
+// gzipWithTrailerOf gzips raw lines followed by the trailer of good.
+func gzipWithTrailerOf(t *testing.T, raw, good []byte) []byte {
+	t.Helper()
+	lines := unsealedWithTrailer(t, good)
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	w.Write(raw)
-	w.Write(trailer)
+	w.Write(lines[len(lines)-1])
 	w.Write([]byte("\n"))
 	w.Close()
 	return buf.Bytes()

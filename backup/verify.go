@@ -63,12 +63,20 @@ func decode(ctx context.Context, r io.Reader, name string, hd handler) (*Header,
 		name = "the backup"
 	}
 	d := &decoder{name: name, hash: sha256.New()}
-	gz, err := gzip.NewReader(r)
+	// gzip reads through raw byte by byte, so what follows the compressed
+	// stream stays in raw and can be checked.
+	raw := bufio.NewReader(r)
+	magic, err := raw.Peek(2)
+	switch {
+	case len(magic) == 0 && errors.Is(err, io.EOF):
+		return nil, nil, hypha.Errorf(hypha.EInvalid, "%s is empty", name)
+	case len(magic) > 0 && magic[0] != 0x1f, len(magic) > 1 && magic[1] != 0x8b:
+		return nil, nil, hypha.Errorf(hypha.EInvalid, "%s is not a hypha backup: it is not gzip-compressed", name)
+	}
+	gz, err := gzip.NewReader(raw)
 	switch {
 	case err == nil:
-	case errors.Is(err, io.EOF):
-		return nil, nil, hypha.Errorf(hypha.EInvalid, "%s is empty", name)
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, nil, d.truncated("it ends inside its gzip header")
 	case errors.Is(err, gzip.ErrHeader):
 		return nil, nil, hypha.Errorf(hypha.EInvalid, "%s is not a hypha backup: it is not gzip-compressed", name)
@@ -76,6 +84,7 @@ func decode(ctx context.Context, r io.Reader, name string, hd handler) (*Header,
 		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	defer gz.Close()
+	gz.Multistream(false)
 	d.br = bufio.NewReaderSize(gz, 64<<10)
 
 	line, err := d.next(true)
@@ -136,6 +145,11 @@ func decode(ctx context.Context, r io.Reader, name string, hd handler) (*Header,
 	default:
 		return nil, nil, d.corrupt("it has data after its trailer")
 	}
+	if _, err := raw.Peek(1); err == nil {
+		return nil, nil, d.corrupt("it has data after the end of its compressed stream")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
 	return h, sum, nil
 }
 
@@ -145,7 +159,7 @@ func (d *decoder) table(ctx context.Context, t *hypha.BackupTable, hd handler) (
 	for {
 		line, err := d.next(true)
 		if err != nil {
-			return n, d.at(err, fmt.Sprintf("it ends inside table %s after %d rows", t.Name, n))
+			return n, d.at(err, fmt.Sprintf("it ends inside table %s after %s", t.Name, plural(n, "row")))
 		}
 		if len(line) == 0 || line[0] != '[' {
 			c, err := d.control(line)
@@ -153,7 +167,7 @@ func (d *decoder) table(ctx context.Context, t *hypha.BackupTable, hd handler) (
 				return n, d.corrupt("line %d should be a row or the end of table %s but is neither", d.lineNo, t.Name)
 			}
 			if *c.Rows != n {
-				return n, d.corrupt("table %s should have %d rows but has %d", t.Name, *c.Rows, n)
+				return n, d.corrupt("table %s should have %s but has %d", t.Name, plural(*c.Rows, "row"), n)
 			}
 			break
 		}
@@ -278,8 +292,6 @@ func (d *decoder) readError(err error) error {
 		return errTruncated
 	case errors.Is(err, gzip.ErrChecksum):
 		return d.corrupt("its compressed data fails the gzip checksum")
-	case errors.Is(err, gzip.ErrHeader):
-		return d.corrupt("it has bytes after its compressed data that are not a backup")
 	case errors.As(err, &corrupt), errors.As(err, &internal):
 		return d.corrupt("its compressed data is damaged (%v)", err)
 	}
@@ -301,4 +313,12 @@ func (d *decoder) truncated(where string) error {
 
 func (d *decoder) corrupt(format string, args ...any) error {
 	return hypha.Errorf(hypha.EInvalid, "%s is corrupt: %s", d.name, fmt.Sprintf(format, args...))
+}
+
+// plural renders a count with its noun, such as "1 row" or "812 rows".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

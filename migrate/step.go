@@ -201,9 +201,11 @@ func split(text string) ([]Statement, error) {
 var wordRE = regexp.MustCompile(`[A-Za-z_]+`)
 
 // inTriggerBody reports whether sql is a SQLite CREATE TRIGGER whose
-// BEGIN … END body is still open, so a ";" belongs to the body.
+// BEGIN … END body is still open, so a ";" belongs to the body. CASE … END
+// expressions inside the body nest, and words in quotes or comments do not
+// count.
 func inTriggerBody(sql string) bool {
-	words := wordRE.FindAllString(strings.ToUpper(stripComments(sql)), -1)
+	words := wordRE.FindAllString(strings.ToUpper(keywordsOnly(sql)), -1)
 	if len(words) < 2 || words[0] != "CREATE" {
 		return false
 	}
@@ -219,13 +221,40 @@ func inTriggerBody(sql string) bool {
 	depth := 0
 	for _, w := range words {
 		switch w {
-		case "BEGIN":
+		case "BEGIN", "CASE":
 			depth++
 		case "END":
 			depth--
 		}
 	}
 	return depth > 0
+}
+
+// keywordsOnly blanks out quoted strings, quoted identifiers and "--"
+// comments of sql, whose quotes split has already checked are balanced.
+func keywordsOnly(sql string) string {
+	var b strings.Builder
+	for i := 0; i < len(sql); i++ {
+		switch c := sql[i]; {
+		case c == '\'' || c == '"':
+			end := strings.IndexByte(sql[i+1:], c)
+			if end < 0 {
+				return b.String()
+			}
+			i += end + 1
+			b.WriteByte(' ')
+		case c == '-' && strings.HasPrefix(sql[i:], "--"):
+			end := strings.IndexByte(sql[i:], '\n')
+			if end < 0 {
+				return b.String()
+			}
+			i += end
+			b.WriteByte('\n')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func stripComments(s string) string {

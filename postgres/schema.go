@@ -42,6 +42,11 @@ func (dialect) DescribeSchema(ctx context.Context, q sqlstore.Querier) (*hypha.S
 	return d, nil
 }
 
+// DescribeTable introspects one table; a missing table has no columns.
+func (dialect) DescribeTable(ctx context.Context, q sqlstore.Querier, name string) (*hypha.TableDescription, error) {
+	return describeTable(ctx, q, name)
+}
+
 func describeTable(ctx context.Context, q sqlstore.Querier, name string) (*hypha.TableDescription, error) {
 	t := &hypha.TableDescription{Name: name}
 	rows, err := q.QueryContext(ctx, `SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns

@@ -41,6 +41,11 @@ func (dialect) DescribeSchema(ctx context.Context, q sqlstore.Querier) (*hypha.S
 	return d, nil
 }
 
+// DescribeTable introspects one table; a missing table has no columns.
+func (dialect) DescribeTable(ctx context.Context, q sqlstore.Querier, name string) (*hypha.TableDescription, error) {
+	return describeTable(ctx, q, name)
+}
+
 func describeTable(ctx context.Context, q sqlstore.Querier, name string) (*hypha.TableDescription, error) {
 	t := &hypha.TableDescription{Name: name}
 	rows, err := q.QueryContext(ctx, `SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_xinfo(?) WHERE hidden = 0 ORDER BY cid`, name)

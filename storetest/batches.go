@@ -10,6 +10,12 @@ import (
 )
 
 func testRecordBatches(t *testing.T, open OpenFunc) {
+	t.Run("EmptyBatch", func(t *testing.T) {
+		s, _ := setup(t, open)
+		if w := mustUpsert(t, s); len(w) != 0 {
+			t.Fatalf("written = %v for no records", w)
+		}
+	})
 	t.Run("SameKeyTwiceLaterWins", func(t *testing.T) {
 		s, _ := setup(t, open)
 		early := record(t, "sessions", "g", "m", "s1", map[string]any{"summary": "early", "content_hash": "h1"})

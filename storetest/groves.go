@@ -154,6 +154,16 @@ func testProjects(t *testing.T, open OpenFunc) {
 			t.Fatalf("owners = %v, want none", owners)
 		}
 	})
+	t.Run("ClaimIntoUnknownGroveFails", func(t *testing.T) {
+		s, _ := setup(t, open)
+		if owners, err := s.ClaimProjects(t.Context(), "no_such_grove", []string{projectID(1)}); err == nil {
+			t.Fatalf("ClaimProjects into a grove that does not exist = %v, want an error", owners)
+		}
+		owners, err := s.ClaimProjects(t.Context(), hypha.DefaultGroveID, []string{projectID(1)})
+		if err != nil || owners[projectID(1)] != hypha.DefaultGroveID {
+			t.Fatalf("the refused claim registered the project: owners %v, %v", owners, err)
+		}
+	})
 	t.Run("ClaimManyInOneCall", func(t *testing.T) {
 		s, _ := setup(t, open)
 		mustGrove(t, s, "a")

@@ -31,6 +31,7 @@ func Run(t *testing.T, open OpenFunc) {
 	t.Run("Records", func(t *testing.T) { testRecords(t, open) })
 	t.Run("RecordBatches", func(t *testing.T) { testRecordBatches(t, open) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, open) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("KV", func(t *testing.T) { testKV(t, open) })
 	t.Run("KVCompareAndSet", func(t *testing.T) { testKVCompareAndSet(t, open) })
 	t.Run("KVList", func(t *testing.T) { testKVList(t, open) })

@@ -33,6 +33,9 @@ type Dialect interface {
 	TableExists(ctx context.Context, q Querier, name string) (bool, error)
 	// DescribeSchema introspects the live schema in normalized form.
 	DescribeSchema(ctx context.Context, q Querier) (*hypha.SchemaDescription, error)
+	// DescribeTable introspects one table as DescribeSchema would; a table
+	// that does not exist has no columns.
+	DescribeTable(ctx context.Context, q Querier, name string) (*hypha.TableDescription, error)
 	// LockMigrations takes the cross-process migration lock.
 	LockMigrations(ctx context.Context, db *sql.DB) (release func(), err error)
 	// BeginMigration opens the transaction one migration step runs in.

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/hyphateam/hypha"
@@ -12,25 +14,34 @@ import (
 func (q *queries) PutEmbeddings(ctx context.Context, embs []*hypha.Embedding) error {
 	const perRow = 9
 	now := q.now()
-	return chunks(len(embs), maxParams/perRow, func(lo, hi int) error {
+	// The last vector of a repeated key wins. The table is part of the key:
+	// the same id in two tables is two rows. Rows are written in key order
+	// so concurrent writers that share keys lock them in the same order.
+	keyOf := func(e *hypha.Embedding) [4]string {
+		return [4]string{e.Key.GroveID, e.Key.Table.Name, e.Key.MachineID, e.Key.ID}
+	}
+	last := make(map[[4]string]int, len(embs))
+	for i, e := range embs {
+		last[keyOf(e)] = i
+	}
+	rows := make([]*hypha.Embedding, 0, len(last))
+	for i, e := range embs {
+		if last[keyOf(e)] == i {
+			rows = append(rows, e)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := keyOf(rows[i]), keyOf(rows[j])
+		return slices.Compare(a[:], b[:]) < 0
+	})
+	return chunks(len(rows), maxParams/perRow, func(lo, hi int) error {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO embeddings (grove_id, table_name, machine_id, record_id, model, dims, vector, content_hash, updated_at) VALUES `)
 		args := make([]any, 0, (hi-lo)*perRow)
-		seen := map[[4]string]bool{}
-		n := 0
-		// Walk backwards so the last vector of a repeated key wins. The
-		// table is part of the key: the same id in two tables is two rows.
-		for j := hi - 1; j >= lo; j-- {
-			e := embs[j]
-			k := [4]string{e.Key.GroveID, e.Key.Table.Name, e.Key.MachineID, e.Key.ID}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			if n > 0 {
+		for j, e := range rows[lo:hi] {
+			if j > 0 {
 				b.WriteString(", ")
 			}
-			n++
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			at := e.UpdatedAt
 			if at == 0 {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"sort"
 	"strings"
 
 	"github.com/hyphateam/hypha"
@@ -74,7 +75,9 @@ func (q *queries) ListGroves(ctx context.Context) ([]*hypha.Grove, error) {
 // ClaimProjects registers unknown projects in groveID and returns owners.
 func (q *queries) ClaimProjects(ctx context.Context, groveID string, ids []string) (map[string]string, error) {
 	owners := make(map[string]string, len(ids))
+	// Sorted, so concurrent claims of shared ids lock them in the same order.
 	uniq := dedupe(ids)
+	sort.Strings(uniq)
 	now := q.now()
 	err := chunks(len(uniq), 500, func(lo, hi int) error {
 		args := make([]any, 0, 3*(hi-lo))

@@ -46,26 +46,31 @@ func (q *queries) KVPut(ctx context.Context, key string, value []byte, opts hyph
 	if opts.Metadata != nil {
 		meta = string(opts.Metadata)
 	}
+	// Take the next revision first: every write, successful or not, moves
+	// the shared counter, so versions are unique across keys and time.
 	var version int64
+	if err := q.queryRow(ctx, `UPDATE kv_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision`).Scan(&version); err != nil {
+		return 0, q.db.wrap(err, "kv put")
+	}
 	var err error
 	switch {
 	case opts.IfVersion == nil:
-		err = q.queryRow(ctx, `INSERT INTO kv (key, value, metadata, version, expires_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, metadata = excluded.metadata, version = kv.version + 1,
+		err = q.queryRow(ctx, `INSERT INTO kv (key, value, metadata, version, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, metadata = excluded.metadata, version = excluded.version,
 				expires_at = excluded.expires_at, updated_at = excluded.updated_at
-			RETURNING version`, key, value, meta, exp, now).Scan(&version)
+			RETURNING version`, key, value, meta, version, exp, now).Scan(&version)
 	case *opts.IfVersion == 0:
 		// Create only: an existing live entry is a conflict; an expired one
-		// is replaced and its version keeps growing, so versions never repeat.
-		err = q.queryRow(ctx, `INSERT INTO kv (key, value, metadata, version, expires_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, metadata = excluded.metadata, version = kv.version + 1,
+		// is replaced.
+		err = q.queryRow(ctx, `INSERT INTO kv (key, value, metadata, version, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, metadata = excluded.metadata, version = excluded.version,
 				expires_at = excluded.expires_at, updated_at = excluded.updated_at
 			WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?
-			RETURNING version`, key, value, meta, exp, now, now).Scan(&version)
+			RETURNING version`, key, value, meta, version, exp, now, now).Scan(&version)
 	default:
-		err = q.queryRow(ctx, `UPDATE kv SET value = ?, metadata = ?, version = version + 1, expires_at = ?, updated_at = ?
+		err = q.queryRow(ctx, `UPDATE kv SET value = ?, metadata = ?, version = ?, expires_at = ?, updated_at = ?
 			WHERE key = ? AND version = ? AND (expires_at IS NULL OR expires_at > ?)
-			RETURNING version`, value, meta, exp, now, key, *opts.IfVersion, now).Scan(&version)
+			RETURNING version`, value, meta, version, exp, now, key, *opts.IfVersion, now).Scan(&version)
 	}
 	if err == sql.ErrNoRows {
 		actual := int64(0)

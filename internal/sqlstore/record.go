@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -89,6 +90,21 @@ func (q *queries) UpsertRecords(ctx context.Context, recs []*hypha.Record) ([]bo
 		}
 		g.pos[mk] = len(g.idx)
 		g.idx = append(g.idx, i)
+	}
+	// Write in key order so concurrent batches that share keys lock rows in
+	// the same order; in input order, PostgreSQL can deadlock them.
+	sort.Slice(groups, func(i, j int) bool {
+		a, b := groups[i], groups[j]
+		return a.t.Name < b.t.Name || a.t.Name == b.t.Name && a.grove < b.grove
+	})
+	for _, g := range groups {
+		sort.Slice(g.idx, func(i, j int) bool {
+			a, b := recs[g.idx[i]], recs[g.idx[j]]
+			return a.MachineID < b.MachineID || a.MachineID == b.MachineID && a.ID < b.ID
+		})
+		for p, i := range g.idx {
+			g.pos[machineID{recs[i].MachineID, recs[i].ID}] = p
+		}
 	}
 	now := q.now()
 	for _, g := range groups {

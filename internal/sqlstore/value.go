@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 
@@ -16,7 +17,9 @@ func portable(t hypha.ColumnType, v any) any {
 	case []byte:
 		switch t {
 		case hypha.TypeBlob:
-			return append([]byte(nil), x...)
+			// Clone keeps an empty blob empty: append([]byte(nil)) would
+			// turn it into nil, which is NULL.
+			return bytes.Clone(x)
 		case hypha.TypeText:
 			return string(x)
 		}

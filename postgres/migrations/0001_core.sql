@@ -34,8 +34,10 @@ CREATE TABLE IF NOT EXISTS team_config (
     value TEXT COLLATE "C" NOT NULL
 );
 
--- version grows by one on every write and never repeats, even across expiry,
--- so compare-and-set cannot be fooled by a key that expired and came back.
+-- version is the KV revision of the entry's last write: revisions come from
+-- one counter (kv_revision) shared by every key, so a version is never
+-- reused, even after a delete or an expiry, and compare-and-set cannot be
+-- fooled by a key that went away and came back.
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     value BYTEA NOT NULL,
@@ -44,6 +46,13 @@ CREATE TABLE IF NOT EXISTS kv (
     expires_at BIGINT,
     updated_at BIGINT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS kv_revision (
+    id BIGINT NOT NULL PRIMARY KEY,
+    revision BIGINT NOT NULL
+);
+
+INSERT INTO kv_revision (id, revision) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
 
 -- vector holds little-endian float32 values; dims = length / 4.
 CREATE TABLE IF NOT EXISTS embeddings (

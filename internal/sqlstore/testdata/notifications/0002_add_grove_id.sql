@@ -1,0 +1,2 @@
+-- Expand: add the column, nullable, so older binaries keep working.
+-- +hypha add-column notifications grove_id TEXT
