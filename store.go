@@ -12,7 +12,8 @@ import (
 type Store interface {
 	Queries
 	// InTx runs fn in one read-write transaction, committed when fn returns
-	// nil and rolled back otherwise.
+	// nil and rolled back otherwise. fn must use tx, never the Store: on
+	// SQLite the transaction holds the only writer connection.
 	InTx(ctx context.Context, fn func(tx Queries) error) error
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

@@ -270,7 +270,7 @@ func stripComments(s string) string {
 }
 
 var (
-	forbiddenRE = regexp.MustCompile(`(?i)^\s*(DROP\b|TRUNCATE\b|ALTER\s+TABLE\b|.*\bRENAME\b)`)
+	forbiddenRE = regexp.MustCompile(`(?i)^\s*(DROP\b|TRUNCATE\b|ALTER\b)`)
 	allowedRE   = regexp.MustCompile(`(?is)^(CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS|CREATE\s+(UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS|CREATE\s+VIRTUAL\s+TABLE\s+IF\s+NOT\s+EXISTS|CREATE\s+TRIGGER\s+IF\s+NOT\s+EXISTS|CREATE\s+OR\s+REPLACE\s+(FUNCTION|TRIGGER)|UPDATE\s|INSERT\s)`)
 )
 

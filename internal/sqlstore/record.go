@@ -185,6 +185,8 @@ func (q *queries) DeleteRecords(ctx context.Context, keys []hypha.RecordKey) ([]
 		}
 		g.idx = append(g.idx, i)
 	}
+	// Same lock order as UpsertRecords: tables by name.
+	sort.SliceStable(groups, func(a, b int) bool { return groups[a].t.Name < groups[b].t.Name })
 	for _, g := range groups {
 		err := chunks(len(g.idx), 500, func(lo, hi int) error {
 			args := []any{g.grove}
