@@ -86,6 +86,13 @@ func (s *snapshot) Scan(ctx context.Context, table string, fn func(row []any) er
 	return s.db.wrap(rows.Err(), "export "+table)
 }
 
+// importMerges are the conflict clauses of tables whose existing row an
+// import raises instead of keeping: kv_revision is a counter that must never
+// go back, and the migrations already create it at 0.
+var importMerges = map[string]string{
+	"kv_revision": " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision WHERE kv_revision.revision < excluded.revision",
+}
+
 // ImportRows inserts rows in one transaction, skipping existing keys.
 func (db *DB) ImportRows(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {
 	// Describe only this table: describing the whole schema for every
@@ -133,7 +140,11 @@ func (db *DB) ImportRows(ctx context.Context, table string, columns []string, ro
 					args = append(args, portable(types[i], v))
 				}
 			}
-			b.WriteString(" ON CONFLICT DO NOTHING")
+			if merge, ok := importMerges[table]; ok {
+				b.WriteString(merge)
+			} else {
+				b.WriteString(" ON CONFLICT DO NOTHING")
+			}
 			res, err := q.exec(ctx, b.String(), args...)
 			if err != nil {
 				return db.wrap(err, "import "+table)
@@ -152,5 +163,12 @@ func (db *DB) FinishImport(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return db.wrap(db.dialect.AfterImport(ctx, db.write, tables), "finish import")
+	if err := db.dialect.AfterImport(ctx, db.write, tables); err != nil {
+		return db.wrap(err, "finish import")
+	}
+	// A backup without kv_revision (or with one behind its entries) must
+	// not let new writes reuse a restored version.
+	_, err = db.write.ExecContext(ctx, `UPDATE kv_revision SET revision = (SELECT MAX(version) FROM kv)
+		WHERE id = 1 AND revision < (SELECT MAX(version) FROM kv)`)
+	return db.wrap(err, "finish import")
 }
