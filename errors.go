@@ -16,7 +16,8 @@ const (
 	ETokenRevoked        = "token_revoked"                // credential revoked (401)
 	EForbidden           = "forbidden"                    // authenticated but not allowed (403)
 	EGroveForbidden      = "grove_forbidden"              // credential used outside its grove (403)
-	ENotFound            = "not_found"                    // no such object (404)
+	ENotFound            = "not_found"                    // no such object or route (404)
+	EMethodNotAllowed    = "method_not_allowed"           // the route exists, not with this method (405)
 	EConflict            = "conflict"                     // compare-and-set lost, or a uniqueness clash (409)
 	EProtocolUnsupported = "protocol_version_unsupported" // client protocol outside the window (409)
 	ETooLarge            = "payload_too_large"            // body or batch over its limit (413)
@@ -32,6 +33,9 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error // optional cause, never shown to clients
+	// RetryAfter, when positive, is how many seconds a client should wait
+	// before trying again (sent as Retry-After on 429 and 503).
+	RetryAfter int
 }
 
 func (e *Error) Error() string {
@@ -56,6 +60,30 @@ func Errorf(code, format string, args ...any) *Error {
 // as its cause.
 func WrapError(code, message string, err error) *Error {
 	return &Error{Code: code, Message: message, Err: err}
+}
+
+// RateLimitedf returns a rate_limited error telling the client to retry
+// after the given number of seconds (at least 1).
+func RateLimitedf(retryAfter int, format string, args ...any) *Error {
+	e := Errorf(ERateLimited, format, args...)
+	e.RetryAfter = max(retryAfter, 1)
+	return e
+}
+
+// RetryAfter returns the RetryAfter seconds of the first *Error in err's
+// chain that sets one, or 0.
+func RetryAfter(err error) int {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return 0
+		}
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		err = e.Err
+	}
+	return 0
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EInternal for

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Record is one row of a synced table, ready to be written: its key, its
@@ -155,6 +156,9 @@ func coerce(typ ColumnType, v any) (any, error) {
 	case TypeText:
 		switch x := v.(type) {
 		case string:
+			if strings.IndexByte(x, 0) >= 0 {
+				return nil, fmt.Errorf("contains a NUL character, which text columns cannot hold")
+			}
 			return x, nil
 		case json.Number:
 			return x.String(), nil

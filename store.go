@@ -29,8 +29,11 @@ type Queries interface {
 	NodeStore
 	ConfigStore
 	RecordStore
+	RecordQueryStore
 	KVStore
 	EmbeddingStore
+	TeamKeyStore
+	JobStore
 }
 
 // GroveStore keeps groves.

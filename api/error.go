@@ -20,6 +20,7 @@ var statusByCode = map[string]int{
 	hypha.EForbidden:           http.StatusForbidden,
 	hypha.EGroveForbidden:      http.StatusForbidden,
 	hypha.ENotFound:            http.StatusNotFound,
+	hypha.EMethodNotAllowed:    http.StatusMethodNotAllowed,
 	hypha.EConflict:            http.StatusConflict,
 	hypha.EProtocolUnsupported: http.StatusConflict,
 	hypha.ETooLarge:            http.StatusRequestEntityTooLarge,
@@ -44,8 +45,8 @@ type errorBody struct {
 	Message string `json:"message,omitempty"`
 }
 
-// retryAfterSeconds is sent with every 503 so daemons keep their outbox and
-// come back later.
+// retryAfterSeconds is sent with every 503 (and a 429 whose error names no
+// wait) so daemons keep their outbox and come back later.
 const retryAfterSeconds = 5
 
 // writeError answers with the error's code and status. Internal errors are
@@ -57,8 +58,12 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if code == hypha.EInternal {
 		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()), "err", err)
 	}
-	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
+		secs := hypha.RetryAfter(err)
+		if secs <= 0 {
+			secs = retryAfterSeconds
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	var he *hypha.Error
 	body := errorBody{Error: msg, Code: code}

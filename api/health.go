@@ -2,23 +2,41 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/app"
 )
 
 // healthBody is the public /health answer. It reads no storage: the schema
-// state comes from the watcher's last check.
+// state comes from the watcher's last check, the node count from
+// app.Health's background refresh, Team Keys and token fingerprints from
+// app.Credentials' in-memory copies.
 type healthBody struct {
 	Status                 string `json:"status"`
 	Code                   string `json:"code,omitempty"`
 	Message                string `json:"message,omitempty"`
+	Nodes                  int    `json:"nodes"`
+	NodeCount              int    `json:"node_count"` // same value, as on the Myco worker
 	SyncProtocolVersion    int    `json:"sync_protocol_version"`
 	MinCompatClientVersion int    `json:"min_compat_client_version"`
 	PackageVersion         string `json:"package_version"`
 	SchemaVersion          *int   `json:"schema_version"`
-	Engine                 string `json:"engine"`
-	Timestamp              string `json:"timestamp"`
+	// MCPTokenHash is the fingerprint of the token of the daemon named by
+	// X-Daemon-ID in the grove named by X-Grove-ID (the default grove when
+	// only X-Daemon-ID is sent); null when it has none, or it was revoked
+	// or expired, and always null without X-Daemon-ID.
+	MCPTokenHash *string `json:"mcp_token_hash"`
+	// GroveScope echoes the X-Grove-ID the caller sent (null without one):
+	// unauthenticated /health never names any other grove.
+	GroveScope *string `json:"grove_scope"`
+	// TeamKeyStatus is the status of the presented Bearer Team Key: active,
+	// expired, revoked or invalid; missing without Authorization; unknown
+	// while the schema is not usable.
+	TeamKeyStatus string `json:"team_key_status"`
+	Engine        string `json:"engine"`
+	Timestamp     string `json:"timestamp"`
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -30,10 +48,42 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		PackageVersion:         s.PackageVersion,
 		Engine:                 s.Store.Engine(),
 		Timestamp:              time.Now().UTC().Format(time.RFC3339),
+		TeamKeyStatus:          "unknown",
+	}
+	if s.Health != nil {
+		body.Nodes = s.Health.NodeCount()
+		body.NodeCount = body.Nodes
 	}
 	if st.Report != nil {
 		v := st.Report.Current
 		body.SchemaVersion = &v
+	}
+	grove := strings.TrimSpace(r.Header.Get(HeaderGrove))
+	if grove != "" && hypha.ValidateGroveID(grove) == nil {
+		body.GroveScope = &grove
+	} else {
+		grove = ""
+	}
+	if st.OK && s.Credentials != nil {
+		body.TeamKeyStatus = "missing"
+		if secret, present := bearer(r); present {
+			body.TeamKeyStatus = s.Credentials.TeamKeyStatus(r.Context(), secret)
+		}
+		daemon := strings.TrimSpace(r.Header.Get(HeaderDaemon))
+		if daemon != "" && app.ValidateDaemonID(daemon) == nil {
+			g := grove
+			if g == "" {
+				g = hypha.DefaultGroveID
+			}
+			if h := s.Credentials.TokenHash(r.Context(), g, daemon); h != "" {
+				body.MCPTokenHash = &h
+			}
+		}
+		// Grove visibility metrics (seed Procedure A: sync_status,
+		// last_sync_at, pending_operations, grove_projects, sync_metrics)
+		// go here, computed by app.Health for grove and added only when
+		// the caller is authenticated for it (a Team Key, or that grove's
+		// MCP token): unauthenticated /health names no grove or project.
 	}
 	status := http.StatusOK
 	if !st.OK {

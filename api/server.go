@@ -29,6 +29,11 @@ const DefaultMaxBodyBytes = 8 << 20
 type Server struct {
 	Store          hypha.Store
 	Schema         *app.SchemaWatcher
+	Auth           Authenticator
+	Credentials    *app.Credentials
+	Health         *app.Health // node count for /health; nil shows 0
+	Sync           *app.Sync
+	Jobs           *app.Jobs
 	Logger         *slog.Logger
 	PackageVersion string
 	MaxBodyBytes   int64
@@ -43,8 +48,13 @@ func (s *Server) Handler() http.Handler {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", s.handleHealth)
-	mux.Handle("/", s.requireSchema(http.HandlerFunc(s.handleNotFound)))
+	mux.Handle("/health", s.methods(map[string]http.Handler{"GET": http.HandlerFunc(s.handleHealth)}))
+	s.credentialRoutes(mux)
+	s.syncRoutes(mux)
+	s.jobRoutes(mux)
+	// Unknown routes: authentication first, as on the Myco worker, so an
+	// unauthenticated caller learns nothing about which routes exist.
+	mux.Handle("/", s.guard(groveRead, s.handleNotFound))
 	return s.withRequestID(s.withAccessLog(s.withRecover(s.withBodyLimit(mux))))
 }
 

@@ -12,7 +12,18 @@ import (
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/backup"
 	"github.com/hyphateam/hypha/internal/testdb"
+	"github.com/hyphateam/hypha/sqlite"
 )
+
+// latestSchema is the newest migration version of the binary.
+func latestSchema(t *testing.T) int {
+	t.Helper()
+	steps, err := sqlite.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps[len(steps)-1].Version
+}
 
 // badFile is a file Import must refuse before writing anything.
 type badFile struct {
@@ -82,7 +93,7 @@ func badFiles(t *testing.T, good []byte) []badFile {
 		{"gzip_after_gzip", append(append([]byte(nil), good...), gz([]byte("[1]\n"))...), hypha.EInvalid, "data after the end of its compressed stream"},
 		{"bytes_after_gzip", append(append([]byte(nil), good...), "junk"...), hypha.EInvalid, "data after the end of its compressed stream"},
 		{"newer_schema", seal(t, editHeader(t, lines, func(h map[string]any) { h["schema_version"] = 99 })),
-			hypha.ESchemaMismatch, "backup.hypha comes from schema version 99 but the target database is at version 3"},
+			hypha.ESchemaMismatch, fmt.Sprintf("backup.hypha comes from schema version 99 but the target database is at version %d", latestSchema(t))},
 		{"renamed_in_header_only", seal(t, editHeader(t, lines, func(h map[string]any) {
 			h["tables"].([]any)[0].(map[string]any)["name"] = "bogus"
 		})), hypha.EInvalid, "should start table bogus"},

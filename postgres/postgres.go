@@ -179,3 +179,13 @@ func (dialect) AfterImport(ctx context.Context, db *sql.DB, tables []hypha.Backu
 	}
 	return nil
 }
+
+// LockRows locks the rows a SELECT picks, in its order; with skipLocked,
+// rows another transaction holds are passed over instead of waited for, so
+// several server instances can claim jobs from one table.
+func (dialect) LockRows(skipLocked bool) string {
+	if skipLocked {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return " FOR UPDATE"
+}

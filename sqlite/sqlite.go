@@ -236,6 +236,10 @@ func (dialect) BeginSnapshot(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
 
 func (dialect) AfterImport(context.Context, *sql.DB, []hypha.BackupTable) error { return nil }
 
+// LockRows needs no clause: the one writer connection serialises write
+// transactions, so rows a transaction picks cannot change under it.
+func (dialect) LockRows(bool) string { return "" }
+
 // OpenPlain opens path as a developer would without Hypha: WAL mode, the
 // same synchronous level, SQLite's default checkpointing and one connection.
 // Benchmarks use it as the raw baseline the store layer is measured against.

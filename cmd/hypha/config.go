@@ -26,6 +26,7 @@ type Config struct {
 	SQLiteSynchronous string        `key:"sqlite_synchronous" env:"HYPHA_SQLITE_SYNCHRONOUS" help:"SQLite durability: NORMAL (survives a crash of the process) or FULL (also power loss, slower)"`
 	ShutdownTimeout   time.Duration `key:"shutdown_timeout" env:"HYPHA_SHUTDOWN_TIMEOUT" help:"how long a graceful shutdown waits for in-flight requests"`
 	SchemaCheck       time.Duration `key:"schema_check_interval" env:"HYPHA_SCHEMA_CHECK_INTERVAL" help:"how often a running server re-reads the schema version"`
+	MCPTokenTTL       time.Duration `key:"mcp_token_ttl" env:"HYPHA_MCP_TOKEN_TTL" help:"lifetime of a grove MCP access token minted by /connect, and the default of named ones"`
 }
 
 // DefaultConfig returns the defaults: the embedded SQLite store under
@@ -39,6 +40,7 @@ func DefaultConfig() Config {
 		SQLiteSynchronous: "NORMAL",
 		ShutdownTimeout:   30 * time.Second,
 		SchemaCheck:       5 * time.Second,
+		MCPTokenTTL:       30 * 24 * time.Hour,
 	}
 }
 
@@ -78,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SchemaCheck <= 0 {
 		errs = append(errs, "schema_check_interval: must be positive (for example 5s)")
+	}
+	if c.MCPTokenTTL < time.Minute {
+		errs = append(errs, "mcp_token_ttl: must be at least a minute (for example 720h)")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))

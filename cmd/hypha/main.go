@@ -122,6 +122,7 @@ named by --config (or HYPHA_CONFIG), then defaults.`,
 		m.migrateCommand(),
 		m.dbCommand(),
 		m.benchCommand(),
+		m.tokenCommand(),
 		m.versionCommand(),
 	)
 	return root

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/internal/testdb"
+	"github.com/hyphateam/hypha/sqlite"
 	"github.com/spf13/pflag"
 )
 
@@ -149,7 +151,7 @@ func TestCLI_Version(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"hypha ", "commit:", "go:", "schema version:  3", "sync protocol:   3 (accepts clients 1–3)"} {
+	for _, want := range []string{"hypha ", "commit:", "go:", fmt.Sprintf("schema version:  %d", latestSchema(t)), "sync protocol:   3 (accepts clients 1–3)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output lacks %q:\n%s", want, out)
 		}
@@ -177,7 +179,7 @@ func TestCLI_MigrateAndDiff(t *testing.T) {
 				t.Fatalf("plan: exit %d\n%s%s", code, out, errs)
 			}
 			code, out, errs = runCLI(t, nil, "migrate", "status", "--db", db)
-			if code != 1 || !strings.Contains(out, "0003     indexes        pending") || !strings.Contains(errs, "at version 2 but this binary needs version 3") {
+			if code != 1 || !strings.Contains(out, "0003     indexes        pending") || !strings.Contains(errs, fmt.Sprintf("at version 2 but this binary needs version %d", latestSchema(t))) {
 				t.Fatalf("status when behind: exit %d\n%s%s", code, out, errs)
 			}
 			if code, out, _ := runCLI(t, nil, "db", "diff", "--db", db); code != 1 || !strings.Contains(out, "- table spores: index idx_spores_grove_project (grove_id, project_id)") {
@@ -201,6 +203,16 @@ func TestCLI_MigrateAndDiff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// latestSchema is the newest migration version of the binary.
+func latestSchema(t *testing.T) int {
+	t.Helper()
+	steps, err := sqlite.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps[len(steps)-1].Version
 }
 
 // dbArg returns a --db value for a fresh, empty database of the engine.
@@ -283,15 +295,16 @@ func TestServe_EmbeddedStartsMigrated(t *testing.T) {
 	db := filepath.Join(dir, "data", "hypha.db")
 	base, stop := startServe(t, nil, "--db", db)
 	code, hdr, body := getJSON(t, base+"/health")
-	if code != 200 || body["status"] != "ok" || body["schema_version"] != float64(3) || body["engine"] != "sqlite" {
+	if code != 200 || body["status"] != "ok" || body["schema_version"] != float64(latestSchema(t)) || body["engine"] != "sqlite" {
 		t.Fatalf("/health = %d %v", code, body)
 	}
 	if hdr.Get("X-Request-ID") == "" {
 		t.Error("no X-Request-ID on the response")
 	}
+	// Unknown routes authenticate first, as on the Myco worker.
 	code, _, body = getJSON(t, base+"/no/such/route")
-	if code != 404 || body["code"] != "not_found" {
-		t.Fatalf("unknown route = %d %v", code, body)
+	if code != 401 || body["code"] != "unauthorized" {
+		t.Fatalf("unknown route without a key = %d %v", code, body)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
@@ -365,7 +378,7 @@ func TestCLI_ExportImportAcrossEngines(t *testing.T) {
 	db.Close()
 
 	backupFile := filepath.Join(dir, "backup.jsonl.gz")
-	if code, out, errs := runCLI(t, nil, "db", "export", "--db", src, "--output", backupFile); code != 0 || !strings.Contains(out, "exported 3 rows") {
+	if code, out, errs := runCLI(t, nil, "db", "export", "--db", src, "--output", backupFile); code != 0 || !strings.Contains(out, "exported 4 rows") {
 		t.Fatalf("export: exit %d\n%s%s", code, out, errs)
 	}
 	targets := []string{filepath.Join(dir, "copy.db")}
@@ -374,10 +387,10 @@ func TestCLI_ExportImportAcrossEngines(t *testing.T) {
 	}
 	for _, target := range targets {
 		code, out, errs := runCLI(t, nil, "db", "import", "--db", target, "--migrate", "--file", backupFile)
-		if code != 0 || !strings.Contains(out, "imported 2 of 3 rows") { // the default grove exists already
+		if code != 0 || !strings.Contains(out, "imported 3 of 4 rows") { // the default grove exists already; the KV revision counter is raised
 			t.Fatalf("import into %s: exit %d\n%s%s", target, code, out, errs)
 		}
-		if code, out, _ := runCLI(t, nil, "db", "import", "--db", target, "--file", backupFile); code != 0 || !strings.Contains(out, "imported 0 of 3 rows") {
+		if code, out, _ := runCLI(t, nil, "db", "import", "--db", target, "--file", backupFile); code != 0 || !strings.Contains(out, "imported 0 of 4 rows") {
 			t.Fatalf("re-import into %s: exit %d\n%s", target, code, out)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/migrate"
+	"github.com/hyphateam/hypha/search"
 	"github.com/spf13/cobra"
 )
 
@@ -30,7 +31,7 @@ at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
 	}
-	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval"} {
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl"} {
 		addConfigFlag(cmd.Flags(), k)
 	}
 	return cmd
@@ -55,17 +56,27 @@ func (m *Main) serve(ctx context.Context) error {
 	watcher := &app.SchemaWatcher{Check: db.MigrationStatus, Interval: m.Config.SchemaCheck, Logger: log}
 	watcher.Start(ctx)
 	defer watcher.Stop()
+	// The embed queue's consumer (built-in lexical embedder); it idles while
+	// the schema is not usable, and stops before the store closes.
+	jobs := app.NewJobs(db, search.NewHashEmbedder(0), log, app.JobsOptions{Ready: func() bool { return watcher.State().OK }})
+	jobs.Start(ctx)
+	defer jobs.Stop()
 
 	ln, err := net.Listen("tcp", m.Config.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
 	}
+	// After listen succeeded, so a first Team Key is never created by a
+	// start that fails and so never gets printed.
+	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
+	defer stopCreds()
 	v, _ := buildInfo()
-	srv := &api.Server{Store: db, Schema: watcher, Logger: log, PackageVersion: v}
+	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Jobs: jobs, Logger: log, PackageVersion: v}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
 	log.Info("hypha serving", "addr", "http://"+addr, "engine", engine, "db", redactDB(m.Config.DB))
+	m.printFirstRun(addr, first)
 	if m.Ready != nil {
 		m.Ready(addr)
 	}

@@ -44,6 +44,12 @@ type Dialect interface {
 	BeginSnapshot(ctx context.Context, db *sql.DB) (*sql.Tx, error)
 	// AfterImport fixes derived state (sequences) after rows were imported.
 	AfterImport(ctx context.Context, db *sql.DB, tables []hypha.BackupTable) error
+	// LockRows is appended to a SELECT that picks rows a transaction then
+	// changes: PostgreSQL locks them in the SELECT's order (" FOR UPDATE",
+	// with " SKIP LOCKED" when skipLocked, so concurrent queue consumers
+	// pass each other's rows); SQLite returns "": its one writer already
+	// serialises write transactions.
+	LockRows(skipLocked bool) string
 }
 
 // Querier is the part of *sql.DB and *sql.Tx the queries use.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/hyphateam/hypha"
 )
@@ -131,4 +132,110 @@ func (db *DB) DeleteEmbeddings(ctx context.Context, keys []hypha.RecordKey) erro
 // FindEmbedding reads one vector.
 func (db *DB) FindEmbedding(ctx context.Context, key hypha.RecordKey) (*hypha.Embedding, error) {
 	return db.reader().FindEmbedding(ctx, key)
+}
+
+// ListRecords lists rows a filter selects.
+func (db *DB) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hypha.Record, error) {
+	return db.reader().ListRecords(ctx, f)
+}
+
+// ManifestPage reads one manifest page.
+func (db *DB) ManifestPage(ctx context.Context, m hypha.ManifestQuery) (*hypha.ManifestPage, error) {
+	return db.reader().ManifestPage(ctx, m)
+}
+
+// DeleteMachineRows deletes a machine's rows in one transaction.
+func (db *DB) DeleteMachineRows(ctx context.Context, groveID, machineID string, tables []*hypha.Table) (out map[string]int64, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.DeleteMachineRows(ctx, groveID, machineID, tables); return err })
+	return out, err
+}
+
+// TouchProjects sets last_sync_at of projects.
+func (db *DB) TouchProjects(ctx context.Context, groveID string, ids []string, at int64) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.TouchProjects(ctx, groveID, ids, at) })
+}
+
+// CountEmbeddings counts vectors.
+func (db *DB) CountEmbeddings(ctx context.Context, groveID string) (int64, error) {
+	return db.reader().CountEmbeddings(ctx, groveID)
+}
+
+// CountEmbeddable counts rows with text to embed.
+func (db *DB) CountEmbeddable(ctx context.Context, groveID string) (map[string]int64, error) {
+	return db.reader().CountEmbeddable(ctx, groveID)
+}
+
+// EnqueueJobs upserts jobs in one transaction.
+func (db *DB) EnqueueJobs(ctx context.Context, jobs []*hypha.Job) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.EnqueueJobs(ctx, jobs) })
+}
+
+// ClaimJobs leases due jobs.
+func (db *DB) ClaimJobs(ctx context.Context, kind string, limit int, lease time.Duration) (out []*hypha.Job, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.ClaimJobs(ctx, kind, limit, lease); return err })
+	return out, err
+}
+
+// CompleteJobs deletes or releases claimed jobs in one transaction.
+func (db *DB) CompleteJobs(ctx context.Context, jobs []*hypha.Job) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.CompleteJobs(ctx, jobs) })
+}
+
+// RetryJob releases a claimed job until later.
+func (db *DB) RetryJob(ctx context.Context, job *hypha.Job, runAt int64, errMsg string) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.RetryJob(ctx, job, runAt, errMsg) })
+}
+
+// DeadLetterJob moves a claimed job to team_dlq in one transaction.
+func (db *DB) DeadLetterJob(ctx context.Context, job *hypha.Job, reason string) (out *hypha.DeadLetter, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.DeadLetterJob(ctx, job, reason); return err })
+	return out, err
+}
+
+// FindDeadLetter reads one dead letter.
+func (db *DB) FindDeadLetter(ctx context.Context, groveID, leaseID string) (*hypha.DeadLetter, error) {
+	return db.reader().FindDeadLetter(ctx, groveID, leaseID)
+}
+
+// ListDeadLetters lists a grove's dead letters.
+func (db *DB) ListDeadLetters(ctx context.Context, groveID string, limit int) ([]*hypha.DeadLetter, error) {
+	return db.reader().ListDeadLetters(ctx, groveID, limit)
+}
+
+// TakeDeadLetters deletes and returns dead letters in one transaction.
+func (db *DB) TakeDeadLetters(ctx context.Context, groveID string, leaseIDs []string) (out []*hypha.DeadLetter, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.TakeDeadLetters(ctx, groveID, leaseIDs); return err })
+	return out, err
+}
+
+// DeleteDeadLetters deletes dead letters in one transaction.
+func (db *DB) DeleteDeadLetters(ctx context.Context, groveID string, leaseIDs []string) (n int64, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { n, err = q.DeleteDeadLetters(ctx, groveID, leaseIDs); return err })
+	return n, err
+}
+
+// CountJobs counts a grove's jobs and dead letters.
+func (db *DB) CountJobs(ctx context.Context, groveID string) (hypha.JobCounts, error) {
+	return db.reader().CountJobs(ctx, groveID)
+}
+
+// DeleteMachineJobs deletes a machine's jobs.
+func (db *DB) DeleteMachineJobs(ctx context.Context, groveID, machineID string) (n int64, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { n, err = q.DeleteMachineJobs(ctx, groveID, machineID); return err })
+	return n, err
+}
+
+// AddSyncStats adds to a grove's statistics.
+func (db *DB) AddSyncStats(ctx context.Context, groveID string, delta hypha.SyncStats) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.AddSyncStats(ctx, groveID, delta) })
+}
+
+// FindSyncStats reads a grove's statistics.
+func (db *DB) FindSyncStats(ctx context.Context, groveID string) (*hypha.SyncStats, error) {
+	return db.reader().FindSyncStats(ctx, groveID)
+}
+
+// ResetSyncStats zeroes a grove's statistics.
+func (db *DB) ResetSyncStats(ctx context.Context, groveID string) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.ResetSyncStats(ctx, groveID) })
 }

@@ -1,0 +1,479 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/search"
+)
+
+// Defaults of the job consumer (reference §8 and §11).
+const (
+	DefaultJobBatch     = 100                    // jobs claimed and acknowledged per transaction
+	DefaultJobPoll      = 300 * time.Millisecond // idle poll when nobody calls Notify
+	DefaultJobLease     = 2 * time.Minute        // a crashed consumer's jobs run again after this
+	DefaultMaxAttempts  = 10                     // attempts per round before a dead letter
+	DefaultMaxReplays   = 3                      // MAX_DLQ_REPLAYS: rounds replayed before a record is parked
+	DefaultMaxBackoff   = 5 * time.Minute
+	maxIdleAfterFailure = 30 * time.Second
+)
+
+// Dead-letter reasons, as the Myco worker words them.
+const (
+	ReasonMaxRetries = "dead-lettered after max retries"
+	reasonCapped     = "replay capped after %d attempts"
+)
+
+// JobsOptions tunes the consumer; zero values take the defaults. Tests
+// inject a backoff of zero and a clock to run retries without waiting.
+type JobsOptions struct {
+	Batch        int           // jobs per claim, DefaultJobBatch
+	PollInterval time.Duration // DefaultJobPoll
+	Lease        time.Duration // DefaultJobLease
+	MaxAttempts  int           // DefaultMaxAttempts
+	MaxReplays   int           // DefaultMaxReplays
+	// Backoff is the delay before attempt+1 after attempt failed
+	// (attempt ≥ 1); DefaultBackoff when nil.
+	Backoff func(attempt int) time.Duration
+	// Clock dates retries and statistics; the store's clock when nil. It
+	// must agree with the store's, which decides when a job is due.
+	Clock func() time.Time
+	// Ready, when set, pauses the consumer while it returns false (for
+	// example while the schema is behind and the jobs table may not exist).
+	Ready func() bool
+}
+
+// DefaultBackoff waits 1 s × 2^(attempt-1), at most DefaultMaxBackoff,
+// with "equal jitter": half of it fixed, half random, so retries of a batch
+// that failed together spread out.
+func DefaultBackoff(attempt int) time.Duration {
+	d := time.Second << min(max(attempt-1, 0), 20)
+	d = min(d, DefaultMaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Jobs runs the durable queue of asynchronous work: it claims embed jobs in
+// batches, embeds each record's text one row at a time, and acknowledges
+// the batch in one transaction with the vectors and the statistics.
+// Failures are retried with backoff, then dead-lettered and replayed up to
+// MaxReplays times before they are parked for the operator (reference §8.3).
+type Jobs struct {
+	store    hypha.Store
+	embedder hypha.Embedder
+	log      *slog.Logger
+	opts     JobsOptions
+
+	wake   chan struct{}
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewJobs returns a consumer over store. embedder may be nil for a Jobs
+// that only serves the queue's statistics and dead letters.
+func NewJobs(store hypha.Store, embedder hypha.Embedder, logger *slog.Logger, opts JobsOptions) *Jobs {
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultJobBatch
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultJobPoll
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultJobLease
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.MaxReplays <= 0 {
+		opts.MaxReplays = DefaultMaxReplays
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.Clock == nil {
+		opts.Clock = store.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Jobs{store: store, embedder: embedder, log: logger, opts: opts, wake: make(chan struct{}, 1)}
+}
+
+// EmbedJobs returns the embed jobs (see EmbedJob) of the records that have
+// text to embed, decided as the reference does (§6.2): a non-empty text
+// column and, for spores, status "active". Ingest calls it with the records
+// it wrote and enqueues the jobs in the same transaction.
+func EmbedJobs(recs []*hypha.Record) []*hypha.Job {
+	var out []*hypha.Job
+	for _, r := range recs {
+		if r.Embeddable() {
+			out = append(out, EmbedJob(r.Key()))
+		}
+	}
+	return out
+}
+
+// Notify wakes the consumer at once, after an ingest committed jobs.
+func (j *Jobs) Notify() {
+	if j == nil {
+		return
+	}
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the consumer in the background until Stop or until ctx ends.
+func (j *Jobs) Start(ctx context.Context) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cancel != nil {
+		return
+	}
+	ctx, j.cancel = context.WithCancel(ctx)
+	j.done = make(chan struct{})
+	go j.loop(ctx)
+}
+
+// Stop ends the consumer and waits for it. The batch in flight is
+// abandoned and its jobs released, so they run again at the next start.
+func (j *Jobs) Stop() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cancel == nil {
+		return
+	}
+	j.cancel()
+	<-j.done
+}
+
+func (j *Jobs) loop(ctx context.Context) {
+	defer close(j.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		n := 0
+		if j.opts.Ready == nil || j.opts.Ready() {
+			var err error
+			n, err = j.RunOnce(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				failures++
+				j.log.Error("job queue: batch failed; retrying", "err", err, "consecutive_failures", failures)
+			default:
+				failures = 0
+			}
+		}
+		if n >= j.opts.Batch {
+			continue // a full batch: more is probably waiting
+		}
+		wait := j.opts.PollInterval
+		if failures > 0 {
+			wait = min(j.opts.PollInterval<<min(failures, 10), maxIdleAfterFailure)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-j.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// outcome is what one claimed job came to.
+type outcome struct {
+	job  *hypha.Job
+	emb  *hypha.Embedding // embedded
+	drop bool             // record gone or nothing to embed: delete its vector
+	err  error            // failed: retry or dead-letter
+}
+
+// RunOnce claims at most one batch, works it and acknowledges it. It
+// returns how many jobs it claimed.
+func (j *Jobs) RunOnce(ctx context.Context) (int, error) {
+	if j.embedder == nil {
+		return 0, errors.New("job queue: no embedder configured")
+	}
+	jobs, err := j.store.ClaimJobs(ctx, hypha.JobEmbed, j.opts.Batch, j.opts.Lease)
+	if err != nil || len(jobs) == 0 {
+		return 0, err
+	}
+	outs := make([]outcome, len(jobs))
+	for i, job := range jobs {
+		outs[i] = j.work(ctx, job)
+		if ctx.Err() != nil {
+			j.release(jobs)
+			return 0, ctx.Err()
+		}
+	}
+	if err := j.finish(ctx, outs); err != nil {
+		if ctx.Err() != nil {
+			j.release(jobs)
+		}
+		return 0, fmt.Errorf("acknowledge %d jobs: %w", len(jobs), err)
+	}
+	return len(jobs), nil
+}
+
+// work reads the job's record and embeds its text; it writes nothing.
+func (j *Jobs) work(ctx context.Context, job *hypha.Job) outcome {
+	t := hypha.LookupTable(job.TableName)
+	if t == nil || t.TextColumn == "" {
+		// An embed of a table without text is acknowledged without action,
+		// as on the worker (§5.5).
+		return outcome{job: job}
+	}
+	key := hypha.RecordKey{Table: t, GroveID: job.GroveID, MachineID: job.MachineID, ID: job.RecordID}
+	rec, err := j.store.FindRecord(ctx, key)
+	switch {
+	case hypha.ErrorCode(err) == hypha.ENotFound:
+		return outcome{job: job, drop: true} // deleted meanwhile
+	case err != nil:
+		return outcome{job: job, err: fmt.Errorf("read record: %w", err)}
+	case !rec.Embeddable():
+		return outcome{job: job, drop: true} // inactive spore or emptied text
+	}
+	text := search.TruncateForEmbedding(rec.Text())
+	sum := sha256.Sum256([]byte(text))
+	hash := hex.EncodeToString(sum[:])
+	// The same text embedded by the same model needs no new vector (a
+	// session whose counters changed but whose summary did not).
+	if e, err := j.store.FindEmbedding(ctx, key); err == nil && e.Model == j.embedder.Model() && e.ContentHash == hash &&
+		len(e.Vector) == j.embedder.Dims() {
+		return outcome{job: job}
+	}
+	vec, err := j.embedder.Embed(ctx, text)
+	if err == nil && len(vec) != j.embedder.Dims() {
+		err = fmt.Errorf("the embedder returned %d dimensions, want %d", len(vec), j.embedder.Dims())
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			// Every embedding failure is logged (reference §12.10): a
+			// broken embedder must never look like success.
+			j.log.Warn("embedding failed", "grove", job.GroveID, "lease_id", job.Key, "model", j.embedder.Model(),
+				"attempt", job.Attempts, "max_attempts", j.opts.MaxAttempts, "err", err)
+		}
+		return outcome{job: job, err: &embedError{err}}
+	}
+	return outcome{job: job, emb: &hypha.Embedding{Key: key, Model: j.embedder.Model(), Vector: vec, ContentHash: hash,
+		UpdatedAt: j.opts.Clock().Unix()}}
+}
+
+// embedError marks a failure of the embedder itself, counted in
+// embed_failed.
+type embedError struct{ err error }
+
+func (e *embedError) Error() string { return "embed: " + e.err.Error() }
+func (e *embedError) Unwrap() error { return e.err }
+
+// finish acknowledges a worked batch in one transaction: vectors, completed
+// jobs, retries, dead letters and statistics commit together.
+func (j *Jobs) finish(ctx context.Context, outs []outcome) error {
+	now := j.opts.Clock()
+	var drops []hypha.RecordKey
+	var embs []*hypha.Embedding
+	var done, failed []*hypha.Job
+	stats := map[string]*hypha.SyncStats{}
+	statsOf := func(grove string) *hypha.SyncStats {
+		s := stats[grove]
+		if s == nil {
+			s = &hypha.SyncStats{LastRunAt: now.Unix()}
+			stats[grove] = s
+		}
+		return s
+	}
+	failErrs := map[*hypha.Job]error{}
+	for _, o := range outs {
+		st := statsOf(o.job.GroveID)
+		switch {
+		case o.err != nil:
+			failed = append(failed, o.job)
+			failErrs[o.job] = o.err
+			var ee *embedError
+			if errors.As(o.err, &ee) {
+				st.EmbedFailed++
+				st.LastEmbedError = o.job.Key + ": " + ee.err.Error()
+				st.LastEmbedAt = now.Unix()
+			}
+		case o.emb != nil:
+			embs = append(embs, o.emb)
+			done = append(done, o.job)
+			st.EmbedOK++
+			st.LastEmbedAt = now.Unix()
+		default:
+			if o.drop {
+				key := hypha.RecordKey{Table: hypha.LookupTable(o.job.TableName), GroveID: o.job.GroveID, MachineID: o.job.MachineID, ID: o.job.RecordID}
+				drops = append(drops, key)
+			}
+			done = append(done, o.job)
+		}
+	}
+	for _, job := range done {
+		statsOf(job.GroveID).Processed++
+	}
+	sort.Slice(drops, func(a, b int) bool { return keyLess(drops[a], drops[b]) })
+	groves := make([]string, 0, len(stats))
+	for g := range stats {
+		groves = append(groves, g)
+	}
+	sort.Strings(groves)
+	ack := func(tx hypha.Queries) error {
+		// fail adds to the statistics: work on a copy, so a retried
+		// transaction counts once.
+		delta := make(map[string]*hypha.SyncStats, len(stats))
+		for g, st := range stats {
+			c := *st
+			delta[g] = &c
+		}
+		if len(drops) > 0 {
+			if err := tx.DeleteEmbeddings(ctx, drops); err != nil {
+				return err
+			}
+		}
+		if len(embs) > 0 {
+			if err := tx.PutEmbeddings(ctx, embs); err != nil {
+				return err
+			}
+		}
+		if len(done) > 0 {
+			if err := tx.CompleteJobs(ctx, done); err != nil {
+				return err
+			}
+			// A job that succeeds heals its record: its dead letter, left
+			// by an earlier round, goes.
+			byGrove := leaseIDsByGrove(done)
+			groves := make([]string, 0, len(byGrove))
+			for g := range byGrove {
+				groves = append(groves, g)
+			}
+			sort.Strings(groves)
+			for _, g := range groves {
+				if _, err := tx.DeleteDeadLetters(ctx, g, byGrove[g]); err != nil {
+					return err
+				}
+			}
+		}
+		for _, job := range failed {
+			if err := j.fail(ctx, tx, job, failErrs[job], now, delta[job.GroveID]); err != nil {
+				return err
+			}
+		}
+		for _, g := range groves {
+			if err := tx.AddSyncStats(ctx, g, *delta[g]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := j.store.InTx(ctx, ack)
+	if hypha.ErrorCode(err) == hypha.EUnavailable && ctx.Err() == nil {
+		// A deadlock or serialization failure chose this transaction on
+		// PostgreSQL, or the database blinked: try once more rather than
+		// leave the batch to its lease.
+		err = j.store.InTx(ctx, ack)
+	}
+	return err
+}
+
+// fail retries a failed job with backoff or, once it used its attempts,
+// dead-letters it: replayed at once while the dead letter's replay count
+// is within MaxReplays, parked for the operator after that.
+func (j *Jobs) fail(ctx context.Context, tx hypha.Queries, job *hypha.Job, cause error, now time.Time, st *hypha.SyncStats) error {
+	msg := cause.Error()
+	if job.Attempts < j.opts.MaxAttempts {
+		runAt := now.Add(j.opts.Backoff(job.Attempts)).Unix()
+		return tx.RetryJob(ctx, job, runAt, msg)
+	}
+	var prev int64
+	switch d, err := tx.FindDeadLetter(ctx, job.GroveID, job.Key); {
+	case err == nil:
+		prev = d.ReplayCount
+	case hypha.ErrorCode(err) != hypha.ENotFound:
+		return err
+	}
+	replay := prev+1 <= int64(j.opts.MaxReplays)
+	reason := ReasonMaxRetries
+	if !replay {
+		reason = fmt.Sprintf(reasonCapped, j.opts.MaxReplays)
+	}
+	d, err := tx.DeadLetterJob(ctx, job, reason)
+	if hypha.ErrorCode(err) == hypha.EConflict {
+		// Enqueued again while it failed: the new content gets a fresh
+		// round of attempts.
+		return tx.RetryJob(ctx, job, now.Unix(), msg)
+	}
+	if err != nil {
+		return err
+	}
+	st.Processed++
+	if replay {
+		j.log.Warn("job dead-lettered after max retries; replaying it", "grove", job.GroveID, "lease_id", job.Key,
+			"replay", d.ReplayCount, "max_replays", j.opts.MaxReplays, "err", msg)
+		return tx.EnqueueJobs(ctx, []*hypha.Job{d.Job()})
+	}
+	st.Failed++
+	st.LastError = job.Key + ": " + reason + ": " + msg
+	j.log.Error("job parked in the dead-letter queue; retry it with POST /dlq/retry", "grove", job.GroveID, "lease_id", job.Key,
+		"replays", d.ReplayCount, "err", msg)
+	return nil
+}
+
+// release gives claimed jobs back after an interrupted batch, so they run
+// again without waiting for their lease to expire.
+func (j *Jobs) release(jobs []*hypha.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := j.opts.Clock().Unix()
+	err := j.store.InTx(ctx, func(tx hypha.Queries) error {
+		for _, job := range jobs {
+			if err := tx.RetryJob(ctx, job, now, "interrupted by shutdown"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		j.log.Warn("job queue: could not release claimed jobs; they run again when their lease expires", "jobs", len(jobs), "err", err)
+	}
+}
+
+func leaseIDsByGrove(jobs []*hypha.Job) map[string][]string {
+	out := map[string][]string{}
+	for _, job := range jobs {
+		out[job.GroveID] = append(out[job.GroveID], job.Key)
+	}
+	return out
+}
+
+func keyLess(a, b hypha.RecordKey) bool {
+	if a.GroveID != b.GroveID {
+		return a.GroveID < b.GroveID
+	}
+	if a.Table.Name != b.Table.Name {
+		return a.Table.Name < b.Table.Name
+	}
+	if a.MachineID != b.MachineID {
+		return a.MachineID < b.MachineID
+	}
+	return a.ID < b.ID
+}

@@ -1,0 +1,447 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/hyphateam/hypha"
+)
+
+// NamedDaemonPrefix marks the daemon id of a named token: a token for an MCP
+// client without a daemon, from `hypha token create-mcp --name N`.
+const NamedDaemonPrefix = "named:"
+
+// MintedToken is a freshly minted grove MCP Access Token: the only moment
+// its plaintext exists.
+type MintedToken struct {
+	Token  string // the secret, shown once
+	Record *hypha.MCPToken
+}
+
+// ExpiresAt returns the token's expiry as a time.
+func (m *MintedToken) ExpiresAt() time.Time { return time.Unix(m.Record.ExpiresAt, 0).UTC() }
+
+// cachedToken is what the in-memory fingerprint table keeps of a token:
+// its KV metadata (everything but the digest).
+type cachedToken struct {
+	ID        string `json:"id"`
+	TokenHash string `json:"token_hash"`
+	Name      string `json:"name"`
+	GroveID   string `json:"grove_id"`
+	DaemonID  string `json:"daemon_id"`
+	TeamKeyID string `json:"team_key_id,omitempty"`
+	CreatedAt int64  `json:"created_at"`
+	ExpiresAt int64  `json:"expires_at"`
+	RevokedAt int64  `json:"revoked_at,omitempty"`
+}
+
+func tokenMeta(t *hypha.MCPToken) cachedToken {
+	return cachedToken{ID: t.ID, TokenHash: t.TokenHash, Name: t.Name, GroveID: t.GroveID, DaemonID: t.DaemonID,
+		TeamKeyID: t.TeamKeyID, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+}
+
+// digestRef is the value of a digest index entry.
+type digestRef struct {
+	GroveID  string `json:"grove_id"`
+	DaemonID string `json:"daemon_id"`
+}
+
+// TokenHash is the rotation fingerprint of a token: hex SHA-256 of
+// "grove_id:global_daemon_id:token", as the seed's daemon computes it.
+func TokenHash(groveID, daemonID, token string) string {
+	d := sha256.Sum256([]byte(groveID + ":" + daemonID + ":" + token))
+	return hex.EncodeToString(d[:])
+}
+
+// ValidateDaemonID checks a global daemon id: 1 to 160 characters, no
+// spaces or control characters.
+func ValidateDaemonID(id string) error {
+	if id == "" || len(id) > 160 {
+		return hypha.Errorf(hypha.EInvalid, "a daemon id must have 1 to 160 characters")
+	}
+	for _, r := range id {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return hypha.Errorf(hypha.EInvalid, "a daemon id must not contain spaces or control characters")
+		}
+	}
+	return nil
+}
+
+func hashKey(groveID, daemonID string) string { return groveID + ":" + daemonID }
+
+// MintMCPToken mints a fresh token for one daemon in one grove and retires
+// that daemon's previous token. ttl 0 means the configured default. The
+// grove must exist.
+func (c *Credentials) MintMCPToken(ctx context.Context, groveID, daemonID, name string, ttl time.Duration) (*MintedToken, error) {
+	var minted *MintedToken
+	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
+		if _, err := tx.FindGroveByID(ctx, groveID); err != nil {
+			return err
+		}
+		var err error
+		minted, err = c.mint(ctx, tx, groveID, daemonID, name, "", ttl)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.cacheToken(minted.Record)
+	return minted, nil
+}
+
+// CreateNamedMCPToken mints a token for an MCP client without a daemon,
+// stored under the daemon id "named:<name>"; creating the same name again
+// replaces the previous token. The grove is created if missing.
+func (c *Credentials) CreateNamedMCPToken(ctx context.Context, groveID, name string, ttl time.Duration) (*MintedToken, error) {
+	if err := hypha.ValidateGroveID(groveID); err != nil {
+		return nil, err
+	}
+	var minted *MintedToken
+	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
+		if _, err := tx.EnsureGrove(ctx, &hypha.Grove{ID: groveID, Name: groveID}); err != nil {
+			return err
+		}
+		var err error
+		minted, err = c.mint(ctx, tx, groveID, NamedDaemonPrefix+name, name, "", ttl)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.cacheToken(minted.Record)
+	return minted, nil
+}
+
+// mint writes a new token for (grove, daemon) in tx, retiring the previous
+// one: its digest index entry goes, so it no longer authenticates.
+func (c *Credentials) mint(ctx context.Context, tx hypha.Queries, groveID, daemonID, name, teamKeyID string, ttl time.Duration) (*MintedToken, error) {
+	if err := hypha.ValidateGroveID(groveID); err != nil {
+		return nil, err
+	}
+	if err := ValidateDaemonID(daemonID); err != nil {
+		return nil, err
+	}
+	if name = strings.TrimSpace(name); name == "" {
+		name = daemonID
+	}
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	if ttl < 0 {
+		return nil, hypha.Errorf(hypha.EInvalid, "a token's lifetime must be positive")
+	}
+	if ttl == 0 {
+		ttl = c.opts.MCPTokenTTL
+	}
+	ttl = (ttl + time.Second - 1).Truncate(time.Second)
+	key := hypha.MCPTokenKey(groveID, daemonID)
+	if prev, _, err := getToken(ctx, tx, key); err == nil {
+		if err := tx.KVDelete(ctx, hypha.MCPTokenDigestPrefix+prev.Digest); err != nil {
+			return nil, err
+		}
+	} else if hypha.ErrorCode(err) != hypha.ENotFound {
+		return nil, err
+	}
+	token, err := newSecret(MCPTokenPrefix)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newID("mt_")
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	rec := &hypha.MCPToken{ID: id, Digest: Digest(token), TokenHash: TokenHash(groveID, daemonID, token), Name: name,
+		GroveID: groveID, DaemonID: daemonID, TeamKeyID: teamKeyID, CreatedAt: now, ExpiresAt: now + int64(ttl/time.Second)}
+	if err := putToken(ctx, tx, key, rec, nil, ttl); err != nil {
+		return nil, err
+	}
+	ref, _ := json.Marshal(digestRef{GroveID: groveID, DaemonID: daemonID})
+	if _, err := tx.KVPut(ctx, hypha.MCPTokenDigestPrefix+rec.Digest, ref, hypha.KVPutOptions{TTL: ttl}); err != nil {
+		return nil, fmt.Errorf("store token digest: %w", err)
+	}
+	return &MintedToken{Token: token, Record: rec}, nil
+}
+
+// getToken reads and decodes the token stored at key, with its KV version.
+func getToken(ctx context.Context, q hypha.Queries, key string) (*hypha.MCPToken, int64, error) {
+	e, err := q.KVGet(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	t := &hypha.MCPToken{}
+	if err := json.Unmarshal(e.Value, t); err != nil {
+		return nil, 0, fmt.Errorf("decode token %s: %w", key, err)
+	}
+	return t, e.Version, nil
+}
+
+// putToken writes a token record with its metadata (everything but the
+// digest, so listings never carry it).
+func putToken(ctx context.Context, q hypha.Queries, key string, t *hypha.MCPToken, ifVersion *int64, ttl time.Duration) error {
+	val, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	meta, err := json.Marshal(tokenMeta(t))
+	if err != nil {
+		return err
+	}
+	if _, err := q.KVPut(ctx, key, val, hypha.KVPutOptions{Metadata: meta, TTL: ttl, IfVersion: ifVersion}); err != nil {
+		return fmt.Errorf("store token: %w", err)
+	}
+	return nil
+}
+
+// cacheToken records a committed token in the fingerprint table; a revoked
+// one leaves it.
+func (c *Credentials) cacheToken(t *hypha.MCPToken) {
+	meta := tokenMeta(t)
+	c.hashes.update(func(m map[string]cachedToken) {
+		if t.RevokedAt != 0 {
+			delete(m, hashKey(t.GroveID, t.DaemonID))
+			return
+		}
+		m[hashKey(t.GroveID, t.DaemonID)] = meta
+	})
+}
+
+// authenticateMCP resolves a token digest through the digest index.
+func (c *Credentials) authenticateMCP(ctx context.Context, d []byte) (*hypha.Principal, error) {
+	invalid := hypha.Errorf(hypha.EUnauthorized, "Invalid MCP access token: it is unknown, was rotated or revoked, or has expired; call POST /connect (or ask the operator for a new named token) and retry")
+	idx, err := c.store.KVGet(ctx, hypha.MCPTokenDigestPrefix+hex.EncodeToString(d))
+	if hypha.ErrorCode(err) == hypha.ENotFound {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ref digestRef
+	if err := json.Unmarshal(idx.Value, &ref); err != nil {
+		return nil, fmt.Errorf("decode token digest entry: %w", err)
+	}
+	t, _, err := getToken(ctx, c.store, hypha.MCPTokenKey(ref.GroveID, ref.DaemonID))
+	if hypha.ErrorCode(err) == hypha.ENotFound {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The index may be stale (two mints racing); the record's own digest
+	// decides, compared in constant time.
+	stored, _ := hex.DecodeString(t.Digest)
+	if !c.equal(d, stored) {
+		return nil, invalid
+	}
+	switch t.EffectiveStatus(c.now()) {
+	case hypha.StatusRevoked:
+		return nil, hypha.Errorf(hypha.ETokenRevoked, "this MCP access token was revoked; call POST /connect for a new one")
+	case hypha.StatusExpired:
+		return nil, hypha.Errorf(hypha.ETokenExpired, "this MCP access token expired %s; call POST /connect for a new one", Ago(c.now()-t.ExpiresAt))
+	}
+	return &hypha.Principal{Kind: hypha.CredentialMCPToken, ID: t.ID, GroveID: t.GroveID, DaemonID: t.DaemonID, Name: t.Name}, nil
+}
+
+// TokenHash returns the current fingerprint of the token of one daemon in
+// one grove, or "" when it has none, or it was revoked or expired. It reads
+// memory only, except for the very first call when Start has not run.
+func (c *Credentials) TokenHash(ctx context.Context, groveID, daemonID string) string {
+	if err := c.hashes.ensure(c.maxAge(), func() (map[string]cachedToken, error) { return c.loadTokens(ctx) }, c.store.Now); err != nil {
+		return ""
+	}
+	t, ok := c.hashes.get(hashKey(groveID, daemonID))
+	if !ok || t.RevokedAt != 0 || t.ExpiresAt <= c.now() {
+		return ""
+	}
+	return t.TokenHash
+}
+
+// listTokens calls fn with the metadata of every live token record whose
+// key starts with prefix.
+func listTokens(ctx context.Context, q hypha.Queries, prefix string, fn func(key string, version int64, t cachedToken) error) error {
+	opts := hypha.KVListOptions{Prefix: prefix}
+	for {
+		page, err := q.KVList(ctx, opts)
+		if err != nil {
+			return err
+		}
+		for _, k := range page.Keys {
+			var t cachedToken
+			if err := json.Unmarshal(k.Metadata, &t); err != nil {
+				continue // not a token record
+			}
+			if err := fn(k.Name, k.Version, t); err != nil {
+				return err
+			}
+		}
+		if page.Cursor == "" {
+			return nil
+		}
+		opts.Cursor = page.Cursor
+	}
+}
+
+func (c *Credentials) loadTokens(ctx context.Context) (map[string]cachedToken, error) {
+	m := map[string]cachedToken{}
+	err := listTokens(ctx, c.store, hypha.MCPTokenPrefix, func(_ string, _ int64, t cachedToken) error {
+		if t.RevokedAt == 0 {
+			m[hashKey(t.GroveID, t.DaemonID)] = t
+		}
+		return nil
+	})
+	return m, err
+}
+
+// RotateGroveTokens revokes every token of a grove and returns how many it
+// revoked. Each daemon then sees its fingerprint on /health become null
+// and calls /connect for a new token.
+func (c *Credentials) RotateGroveTokens(ctx context.Context, groveID string) (int, error) {
+	if err := hypha.ValidateGroveID(groveID); err != nil {
+		return 0, err
+	}
+	var revoked []*hypha.MCPToken
+	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
+		revoked = nil
+		return listTokens(ctx, tx, hypha.MCPTokenKey(groveID, ""), func(key string, version int64, _ cachedToken) error {
+			t, err := c.revokeToken(ctx, tx, key, version)
+			if t != nil {
+				revoked = append(revoked, t)
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range revoked {
+		c.cacheToken(t)
+	}
+	return len(revoked), nil
+}
+
+// revokeToken marks the token at key revoked and drops its digest entry.
+// It returns nil, nil when the token is revoked already, or was replaced by
+// a new mint since version was read (that mint retired it).
+func (c *Credentials) revokeToken(ctx context.Context, tx hypha.Queries, key string, version int64) (*hypha.MCPToken, error) {
+	t, cur, err := getToken(ctx, tx, key)
+	if hypha.ErrorCode(err) == hypha.ENotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	if t.RevokedAt != 0 || cur != version || t.ExpiresAt <= now {
+		return nil, nil
+	}
+	t.RevokedAt = now
+	// The record stays, marked, until its expiry so listings show it.
+	err = putToken(ctx, tx, key, t, &version, time.Duration(t.ExpiresAt-now)*time.Second)
+	var ce *hypha.ConflictError
+	if errors.As(err, &ce) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.KVDelete(ctx, hypha.MCPTokenDigestPrefix+t.Digest); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// revokeTokenByID revokes the token with this id, wherever it is.
+func (c *Credentials) revokeTokenByID(ctx context.Context, id string) (*hypha.MCPToken, error) {
+	var revoked *hypha.MCPToken
+	found := false
+	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
+		errStop := errors.New("stop")
+		err := listTokens(ctx, tx, hypha.MCPTokenPrefix, func(key string, version int64, t cachedToken) error {
+			if t.ID != id {
+				return nil
+			}
+			found = true
+			var err error
+			if revoked, err = c.revokeToken(ctx, tx, key, version); err != nil {
+				return err
+			}
+			return errStop
+		})
+		if errors.Is(err, errStop) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, hypha.Errorf(hypha.ENotFound, "no credential %q (a live Team Key or MCP token)", id)
+	}
+	if revoked != nil {
+		c.cacheToken(revoked)
+	}
+	return revoked, nil
+}
+
+// RevokeCredential revokes a Team Key (id tk_…) or an MCP token (id mt_…)
+// and returns its kind. Revoking twice is not an error.
+func (c *Credentials) RevokeCredential(ctx context.Context, id string) (string, error) {
+	switch {
+	case strings.HasPrefix(id, "tk_"):
+		_, err := c.RevokeTeamKey(ctx, id)
+		return hypha.CredentialTeamKey, err
+	case strings.HasPrefix(id, "mt_"):
+		_, err := c.revokeTokenByID(ctx, id)
+		return hypha.CredentialMCPToken, err
+	}
+	return "", hypha.Errorf(hypha.ENotFound, "no credential %q: Team Key ids start with tk_, MCP token ids with mt_", id)
+}
+
+// CredentialInfo describes a credential without its secret or digest.
+type CredentialInfo struct {
+	ID        string `json:"id"`
+	Kind      string `json:"kind"` // team_key or mcp_token
+	Name      string `json:"name"`
+	GroveID   string `json:"grove_id,omitempty"`
+	DaemonID  string `json:"daemon_id,omitempty"`
+	TeamKeyID string `json:"team_key_id,omitempty"`
+	Status    string `json:"status"`
+	CreatedAt int64  `json:"created_at"`
+	ExpiresAt int64  `json:"expires_at,omitempty"`
+	RevokedAt int64  `json:"revoked_at,omitempty"`
+}
+
+// ListCredentials lists the Team Keys, then the MCP tokens by grove and
+// daemon, read from storage. groveID, when set, keeps the tokens of that
+// grove only. Expired tokens are gone from the KV store and not listed.
+func (c *Credentials) ListCredentials(ctx context.Context, groveID string) ([]CredentialInfo, error) {
+	keys, err := c.store.ListTeamKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	out := make([]CredentialInfo, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, CredentialInfo{ID: k.ID, Kind: hypha.CredentialTeamKey, Name: k.Name, Status: k.EffectiveStatus(now),
+			CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt})
+	}
+	prefix := hypha.MCPTokenPrefix
+	if groveID != "" {
+		prefix = hypha.MCPTokenKey(groveID, "")
+	}
+	err = listTokens(ctx, c.store, prefix, func(_ string, _ int64, t cachedToken) error {
+		rec := hypha.MCPToken{RevokedAt: t.RevokedAt, ExpiresAt: t.ExpiresAt}
+		out = append(out, CredentialInfo{ID: t.ID, Kind: hypha.CredentialMCPToken, Name: t.Name, GroveID: t.GroveID, DaemonID: t.DaemonID,
+			TeamKeyID: t.TeamKeyID, Status: rec.EffectiveStatus(now), CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt})
+		return nil
+	})
+	return out, err
+}

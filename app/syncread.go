@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hyphateam/hypha"
+)
+
+// Limits of the read routes.
+const (
+	DefaultManifestLimit = 200
+	MaxManifestLimit     = 1000
+	maxConfigKeys        = 200
+	maxConfigKeyBytes    = 200
+	maxConfigValueBytes  = 64 << 10
+)
+
+// FindRecord returns one record of a /records type (plural table names:
+// sessions, spores, plans, artifacts, skill_records).
+func (s *Sync) FindRecord(ctx context.Context, grove, typ, id, machineID string) (*hypha.Record, error) {
+	t := hypha.LookupTable(typ)
+	if t == nil || !t.RecordType {
+		return nil, hypha.Errorf(hypha.EInvalid, "Unknown record type: %s", typ)
+	}
+	return s.Store.FindRecord(ctx, hypha.RecordKey{Table: t, GroveID: grove, MachineID: machineID, ID: id})
+}
+
+// ManifestRequest is the query of /manifest.
+type ManifestRequest struct {
+	MachineID, Table, ProjectID, Cursor string
+	Limit                               int // 0: default
+	Summary                             bool
+}
+
+// Manifest returns one page (or only the count) of a machine's ids.
+func (s *Sync) Manifest(ctx context.Context, grove string, req ManifestRequest) (*hypha.ManifestPage, *hypha.Table, error) {
+	if req.MachineID == "" {
+		return nil, nil, hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	if req.Table == "" {
+		return nil, nil, hypha.Errorf(hypha.EInvalid, "table is required")
+	}
+	t := hypha.LookupTable(req.Table)
+	if t == nil || !t.InManifest {
+		return nil, nil, hypha.Errorf(hypha.EInvalid, "Unknown or ineligible table: %s", req.Table)
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = DefaultManifestLimit
+	}
+	limit = min(limit, MaxManifestLimit)
+	if req.Summary {
+		limit = 0
+	}
+	page, err := s.Store.ManifestPage(ctx, hypha.ManifestQuery{Table: t, GroveID: grove, MachineID: req.MachineID,
+		ProjectID: req.ProjectID, Cursor: req.Cursor, Limit: limit})
+	return page, t, err
+}
+
+// Config returns team_config.
+func (s *Sync) Config(ctx context.Context) (map[string]string, error) { return s.Store.TeamConfig(ctx) }
+
+// PutConfig upserts team_config keys from a flat JSON object. Strings,
+// numbers and booleans are stored as text; null, objects and arrays are
+// refused rather than failing the write.
+func (s *Sync) PutConfig(ctx context.Context, body map[string]any) (int, error) {
+	if len(body) == 0 {
+		return 0, hypha.Errorf(hypha.EInvalid, "Empty config body")
+	}
+	if len(body) > maxConfigKeys {
+		return 0, hypha.Errorf(hypha.ETooLarge, "%d config keys in one request; at most %d", len(body), maxConfigKeys)
+	}
+	values := make(map[string]string, len(body))
+	for k, v := range body {
+		if k == "" || len(k) > maxConfigKeyBytes {
+			return 0, hypha.Errorf(hypha.EInvalid, "config key %q must be 1-%d bytes", truncateID(k), maxConfigKeyBytes)
+		}
+		var str string
+		switch x := v.(type) {
+		case string:
+			str = x
+		case bool:
+			str = fmt.Sprint(x)
+		case fmt.Stringer: // json.Number
+			str = x.String()
+		case float64:
+			str = fmt.Sprint(x)
+		default:
+			return 0, hypha.Errorf(hypha.EInvalid, "config value of %q must be a string, number or boolean, got %s", k, jsonOf(v, true))
+		}
+		if len(str) > maxConfigValueBytes || strings.IndexByte(str, 0) >= 0 {
+			return 0, hypha.Errorf(hypha.EInvalid, "config value of %q must be text of at most %d bytes", k, maxConfigValueBytes)
+		}
+		values[k] = str
+	}
+	return len(values), s.Store.PutTeamConfig(ctx, values)
+}
+
+// Summary is the answer of /sync-summary.
+type Summary struct {
+	Tables          map[string]int64
+	Total           int64
+	MachineTables   map[string]int64 // nil without a machine id
+	VectorCount     int64
+	EmbeddableCount int64
+	EmbeddableBy    map[string]int64
+}
+
+// SyncSummary counts a grove's rows, optionally those of one machine too.
+func (s *Sync) SyncSummary(ctx context.Context, grove, machineID string) (*Summary, error) {
+	out := &Summary{}
+	var err error
+	if out.Tables, err = s.Store.CountRecords(ctx, grove, ""); err != nil {
+		return nil, err
+	}
+	for _, n := range out.Tables {
+		out.Total += n
+	}
+	if machineID != "" {
+		if out.MachineTables, err = s.Store.CountRecords(ctx, grove, machineID); err != nil {
+			return nil, err
+		}
+	}
+	if out.VectorCount, err = s.Store.CountEmbeddings(ctx, grove); err != nil {
+		return nil, err
+	}
+	if out.EmbeddableBy, err = s.Store.CountEmbeddable(ctx, grove); err != nil {
+		return nil, err
+	}
+	for _, n := range out.EmbeddableBy {
+		out.EmbeddableCount += n
+	}
+	return out, nil
+}
+
+// Members lists the grove's roster (team_members of every machine),
+// ordered by user then machine.
+func (s *Sync) Members(ctx context.Context, grove string) ([]*hypha.Record, error) {
+	t := hypha.LookupTable("team_members")
+	var out []*hypha.Record
+	for offset := 0; ; offset += 1000 {
+		page, err := s.Store.ListRecords(ctx, hypha.RecordFilter{Table: t, GroveID: grove, Limit: 1000, Offset: offset,
+			OrderBy: []hypha.OrderBy{{Column: "user"}, {Column: hypha.ColMachine}, {Column: hypha.ColID}}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < 1000 {
+			return out, nil
+		}
+	}
+}
+
+// RemoveMember deletes one machine's roster rows in the grove.
+func (s *Sync) RemoveMember(ctx context.Context, grove, machineID string) (int64, error) {
+	n, err := s.Store.DeleteMachineRows(ctx, grove, machineID, []*hypha.Table{hypha.LookupTable("team_members")})
+	return n["team_members"], err
+}
+
+// Rebuild wipes one machine's rows, vectors and pending jobs in the grove
+// and resets the grove's counters, so the daemon can push everything again.
+func (s *Sync) Rebuild(ctx context.Context, grove, machineID string) (int, error) {
+	if machineID == "" {
+		return 0, hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	err := s.Store.InTx(ctx, func(tx hypha.Queries) error {
+		if _, err := tx.DeleteMachineRows(ctx, grove, machineID, hypha.SyncedTables); err != nil {
+			return err
+		}
+		return s.resetMachineJobs(ctx, tx, grove, machineID)
+	})
+	return len(hypha.SyncedTables), err
+}
+
+// SortedTableNames lists the synced tables by name, for stable output.
+func SortedTableNames() []string {
+	names := make([]string, len(hypha.SyncedTables))
+	for i, t := range hypha.SyncedTables {
+		names[i] = t.Name
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,217 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hyphateam/hypha"
+)
+
+// commonColumns may be filtered and sorted on in every synced table.
+var commonColumns = map[string]hypha.ColumnType{
+	hypha.ColMachine: hypha.TypeText, hypha.ColID: hypha.TypeText, hypha.ColProject: hypha.TypeText,
+	hypha.ColSyncedAt: hypha.TypeInteger, hypha.ColReceivedAt: hypha.TypeInteger,
+}
+
+// checkColumn returns the quoted column if t allows it in a filter.
+func checkColumn(t *hypha.Table, name string) (string, error) {
+	if _, ok := commonColumns[name]; ok || t.Column(name) != nil {
+		return quote(name), nil
+	}
+	return "", hypha.Errorf(hypha.EInvalid, "table %s has no column %q", t.Name, name)
+}
+
+// ListRecords returns the rows a filter selects.
+func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hypha.Record, error) {
+	t := f.Table
+	s := sqlFor(t)
+	where := []string{"grove_id = ?"}
+	args := []any{f.GroveID}
+	if f.MachineID != "" {
+		where, args = append(where, "machine_id = ?"), append(args, f.MachineID)
+	}
+	if f.ProjectID != "" {
+		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
+	}
+	for _, cv := range f.Equals {
+		col, err := checkColumn(t, cv.Column)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, col+" = ?"), append(args, cv.Value)
+	}
+	order := f.OrderBy
+	if len(order) == 0 {
+		order = []hypha.OrderBy{{Column: hypha.ColMachine}, {Column: hypha.ColID}}
+	}
+	var orders []string
+	for _, o := range order {
+		col, err := checkColumn(t, o.Column)
+		if err != nil {
+			return nil, err
+		}
+		if o.Desc {
+			col += " DESC"
+		}
+		orders = append(orders, col)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+		s.selects, quote(t.Name), strings.Join(where, " AND "), strings.Join(orders, ", "))
+	args = append(args, limit, max(f.Offset, 0))
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, q.db.wrap(err, "list "+t.Name)
+	}
+	defer rows.Close()
+	var out []*hypha.Record
+	vals := make([]any, s.perRow)
+	ptrs := make([]any, s.perRow)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, q.db.wrap(err, "list "+t.Name)
+		}
+		out = append(out, recordFromRow(t, vals))
+	}
+	return out, q.db.wrap(rows.Err(), "list "+t.Name)
+}
+
+// ManifestPage lists a machine's ids (and content hashes) in id order.
+func (q *queries) ManifestPage(ctx context.Context, m hypha.ManifestQuery) (*hypha.ManifestPage, error) {
+	t := m.Table
+	where := "grove_id = ? AND machine_id = ?"
+	args := []any{m.GroveID, m.MachineID}
+	if m.ProjectID != "" {
+		where += " AND project_id = ?"
+		args = append(args, m.ProjectID)
+	}
+	page := &hypha.ManifestPage{}
+	if err := q.queryRow(ctx, fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", quote(t.Name), where), args...).Scan(&page.Count); err != nil {
+		return nil, q.db.wrap(err, "manifest "+t.Name)
+	}
+	if m.Limit <= 0 {
+		return page, nil
+	}
+	cols := "id, project_id"
+	if t.ContentHash {
+		cols += ", content_hash"
+	}
+	// The id condition only when there is a cursor: the Myco worker's
+	// `id > ''` on page one lost every integer id (reference §12.5).
+	if m.Cursor != "" {
+		where += " AND id > ?"
+		args = append(args, m.Cursor)
+	}
+	args = append(args, m.Limit+1)
+	rows, err := q.query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY id LIMIT ?", cols, quote(t.Name), where), args...)
+	if err != nil {
+		return nil, q.db.wrap(err, "manifest "+t.Name)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var project, hash any
+		dest := []any{&id, &project}
+		if t.ContentHash {
+			dest = append(dest, &hash)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, q.db.wrap(err, "manifest "+t.Name)
+		}
+		page.Items = append(page.Items, hypha.ManifestItem{ID: id, ProjectID: asString(project), ContentHash: asString(hash)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, q.db.wrap(err, "manifest "+t.Name)
+	}
+	if len(page.Items) > m.Limit {
+		page.Items = page.Items[:m.Limit]
+		page.NextCursor = page.Items[m.Limit-1].ID
+	}
+	return page, nil
+}
+
+// DeleteMachineRows deletes a machine's rows and vectors from tables.
+func (q *queries) DeleteMachineRows(ctx context.Context, groveID, machineID string, tables []*hypha.Table) (map[string]int64, error) {
+	sorted := append([]*hypha.Table(nil), tables...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	out := make(map[string]int64, len(sorted))
+	var names []any
+	for _, t := range sorted {
+		res, err := q.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE grove_id = ? AND machine_id = ?", quote(t.Name)), groveID, machineID)
+		if err != nil {
+			return nil, q.db.wrap(err, "delete rows of "+t.Name)
+		}
+		n, _ := res.RowsAffected()
+		out[t.Name] = n
+		names = append(names, t.Name)
+	}
+	if len(names) > 0 {
+		args := append([]any{groveID, machineID}, names...)
+		if _, err := q.exec(ctx, "DELETE FROM embeddings WHERE grove_id = ? AND machine_id = ? AND table_name IN "+placeholders(len(names)), args...); err != nil {
+			return nil, q.db.wrap(err, "delete embeddings")
+		}
+	}
+	return out, nil
+}
+
+// TouchProjects sets last_sync_at of a grove's projects.
+func (q *queries) TouchProjects(ctx context.Context, groveID string, ids []string, at int64) error {
+	uniq := dedupe(ids)
+	sort.Strings(uniq)
+	return chunks(len(uniq), 500, func(lo, hi int) error {
+		args := []any{at, groveID}
+		for _, id := range uniq[lo:hi] {
+			args = append(args, id)
+		}
+		_, err := q.exec(ctx, "UPDATE projects SET last_sync_at = ? WHERE grove_id = ? AND id IN "+placeholders(hi-lo), args...)
+		return q.db.wrap(err, "touch projects")
+	})
+}
+
+// CountEmbeddings counts a grove's vectors.
+func (q *queries) CountEmbeddings(ctx context.Context, groveID string) (int64, error) {
+	var n int64
+	err := q.queryRow(ctx, "SELECT COUNT(*) FROM embeddings WHERE grove_id = ?", groveID).Scan(&n)
+	return n, q.db.wrap(err, "count embeddings")
+}
+
+// CountEmbeddable counts rows with text to embed, per table.
+func (q *queries) CountEmbeddable(ctx context.Context, groveID string) (map[string]int64, error) {
+	var parts []string
+	var args []any
+	for _, t := range hypha.SyncedTables {
+		if t.TextColumn == "" {
+			continue
+		}
+		cond := fmt.Sprintf("%s IS NOT NULL AND %s <> ''", quote(t.TextColumn), quote(t.TextColumn))
+		if t.Name == "spores" {
+			cond += " AND status = 'active'"
+		}
+		parts = append(parts, fmt.Sprintf("SELECT '%s', COUNT(*) FROM %s WHERE grove_id = ? AND %s", t.Name, quote(t.Name), cond))
+		args = append(args, groveID)
+	}
+	rows, err := q.query(ctx, strings.Join(parts, " UNION ALL "), args...)
+	if err != nil {
+		return nil, q.db.wrap(err, "count embeddable rows")
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, q.db.wrap(err, "count embeddable rows")
+		}
+		out[name] = n
+	}
+	return out, q.db.wrap(rows.Err(), "count embeddable rows")
+}

@@ -1,0 +1,96 @@
+package hypha
+
+import "context"
+
+// RecordFilter selects rows of one synced table in one grove. Column names
+// in Equals and OrderBy must be declared columns of the table or common
+// columns; anything else is an invalid-input error, never SQL.
+type RecordFilter struct {
+	Table     *Table
+	GroveID   string
+	MachineID string // "" for any machine
+	ProjectID string // "" for any project
+	Equals    []ColumnValue
+	OrderBy   []OrderBy // default: machine_id, id
+	Limit     int       // 1..1000; 0 means 100
+	Offset    int
+}
+
+// ColumnValue is one equality condition of a RecordFilter.
+type ColumnValue struct {
+	Column string
+	Value  any
+}
+
+// OrderBy is one sort key of a RecordFilter.
+type OrderBy struct {
+	Column string
+	Desc   bool
+}
+
+// ManifestQuery selects one page of a table's (id, content hash) listing
+// for a machine, the basis of the daemon's reconcile.
+type ManifestQuery struct {
+	Table     *Table
+	GroveID   string
+	MachineID string
+	ProjectID string // "" for every project
+	Cursor    string // the last id of the previous page; "" for the first
+	Limit     int    // 0 counts only
+}
+
+// ManifestItem is one row of a manifest page.
+type ManifestItem struct {
+	ID          string
+	ProjectID   string
+	ContentHash string
+}
+
+// ManifestPage is a page of a manifest with the partition's total count.
+// NextCursor is "" on the last page.
+type ManifestPage struct {
+	Items      []ManifestItem
+	Count      int64
+	NextCursor string
+}
+
+// RecordQueryStore reads and maintains synced rows beyond single keys.
+type RecordQueryStore interface {
+	ListRecords(ctx context.Context, f RecordFilter) ([]*Record, error)
+	ManifestPage(ctx context.Context, q ManifestQuery) (*ManifestPage, error)
+	// DeleteMachineRows deletes every row of a machine in a grove from the
+	// given tables, with their embeddings, and counts rows per table.
+	DeleteMachineRows(ctx context.Context, groveID, machineID string, tables []*Table) (map[string]int64, error)
+	// TouchProjects sets last_sync_at of the grove's projects.
+	TouchProjects(ctx context.Context, groveID string, ids []string, at int64) error
+	// CountEmbeddings counts the stored vectors of a grove.
+	CountEmbeddings(ctx context.Context, groveID string) (int64, error)
+	// CountEmbeddable counts, per table, the rows that have text to embed
+	// (for spores: only active ones), the population a reindex covers.
+	CountEmbeddable(ctx context.Context, groveID string) (map[string]int64, error)
+}
+
+// Embeddable reports whether r has text the search index should hold: a
+// non-empty text column and, for spores, status "active" (reference §6.2).
+func (r *Record) Embeddable() bool {
+	if r.Table.TextColumn == "" {
+		return false
+	}
+	if s, _ := r.Value(r.Table.TextColumn).(string); s == "" {
+		return false
+	}
+	if r.Table.Name == "spores" {
+		st, _ := r.Value("status").(string)
+		return st == "active"
+	}
+	return true
+}
+
+// Text returns the record's embeddable text ("" if none).
+func (r *Record) Text() string {
+	if r.Table.TextColumn == "" {
+		return ""
+	}
+	s, _ := r.Value(r.Table.TextColumn).(string)
+	return s
+}
