@@ -331,7 +331,13 @@ func (j *Jobs) finish(ctx context.Context, outs []outcome) error {
 	for _, job := range done {
 		statsOf(job.GroveID).Processed++
 	}
+	// Rows are written in key order, as every writer does, so this
+	// transaction cannot deadlock with an ingest on PostgreSQL.
 	sort.Slice(drops, func(a, b int) bool { return keyLess(drops[a], drops[b]) })
+	sort.Slice(failed, func(a, b int) bool {
+		x, y := failed[a], failed[b]
+		return x.GroveID < y.GroveID || x.GroveID == y.GroveID && x.Key < y.Key
+	})
 	groves := make([]string, 0, len(stats))
 	for g := range stats {
 		groves = append(groves, g)

@@ -71,7 +71,8 @@ func (m *Main) serve(ctx context.Context) error {
 	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
 	defer stopCreds()
 	v, _ := buildInfo()
-	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Jobs: jobs, Logger: log, PackageVersion: v}
+	sync := &app.Sync{Store: db, Jobs: jobs, Logger: log}
+	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: sync, Jobs: jobs, Logger: log, PackageVersion: v}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
