@@ -8,6 +8,7 @@ import (
 
 	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/hyphateam/hypha/migrate"
 	"github.com/hyphateam/hypha/search"
 	"github.com/spf13/cobra"
@@ -38,12 +39,17 @@ at once.`,
 }
 
 func (m *Main) serve(ctx context.Context) error {
-	log := m.Logger
 	db, engine, err := m.openStoreForWrite(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	return m.serveStore(ctx, db, engine)
+}
+
+// serveStore runs the server on an open store until ctx ends.
+func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) error {
+	log := m.Logger
 	if engine == "sqlite" || m.Config.Migrate {
 		done, err := db.Migrate(ctx, 0)
 		for _, s := range done {

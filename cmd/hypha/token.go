@@ -302,10 +302,12 @@ Connect a daemon (Myco's team join takes this URL and key):
   server URL   %[3]s
   Team Key     send it as 'Authorization: Bearer <key>'
   grove        send 'X-Grove-ID: <grove>' (without it: the grove %[4]q)
+  daemon       send 'X-Daemon-ID: <id of the global daemon>' to /connect and
+               /health, so the daemon sees its token rotate
 
   curl -X POST %[3]s/connect \
     -H "Authorization: Bearer $TEAM_KEY" -H "X-Grove-ID: user_primary" \
-    -H "Content-Type: application/json" \
+    -H "X-Daemon-ID: my-laptop" -H "Content-Type: application/json" \
     -d '{"machine_id":"my-laptop","global_daemon":true}'
 
 The answer carries the grove's MCP access token for that daemon; MCP clients
