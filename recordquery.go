@@ -68,6 +68,10 @@ type RecordQueryStore interface {
 	// CountEmbeddable counts, per table, the rows that have text to embed
 	// (for spores: only active ones), the population a reindex covers.
 	CountEmbeddable(ctx context.Context, groveID string) (map[string]int64, error)
+	// GroveDataBytes estimates the bytes a grove's rows and vectors hold:
+	// the length of every text value and 8 bytes per number. It scans the
+	// grove, so callers cache it.
+	GroveDataBytes(ctx context.Context, groveID string) (int64, error)
 }
 
 // Embeddable reports whether r has text the search index should hold: a

@@ -85,6 +85,10 @@ type RecordStore interface {
 	// FindRecord returns one row. An empty MachineID matches any machine
 	// (the lowest machine id wins). A miss is a not_found error.
 	FindRecord(ctx context.Context, key RecordKey) (*Record, error)
+	// FindRecords returns the rows of the keys that exist, in no particular
+	// order (the queue consumer reads a batch at once). Each key must name
+	// its machine.
+	FindRecords(ctx context.Context, keys []RecordKey) ([]*Record, error)
 	// CountRecords counts the rows of every synced table in a grove,
 	// optionally of one machine only.
 	CountRecords(ctx context.Context, groveID, machineID string) (map[string]int64, error)
@@ -95,4 +99,7 @@ type EmbeddingStore interface {
 	PutEmbeddings(ctx context.Context, embs []*Embedding) error
 	DeleteEmbeddings(ctx context.Context, keys []RecordKey) error
 	FindEmbedding(ctx context.Context, key RecordKey) (*Embedding, error)
+	// FindEmbeddings returns the vectors of the keys that have one, in no
+	// particular order. Each key must name its machine.
+	FindEmbeddings(ctx context.Context, keys []RecordKey) ([]*Embedding, error)
 }

@@ -37,6 +37,9 @@ type healthBody struct {
 	TeamKeyStatus string `json:"team_key_status"`
 	Engine        string `json:"engine"`
 	Timestamp     string `json:"timestamp"`
+	// The grove visibility metrics, only for a caller authenticated for the
+	// grove (see groveMetricsFor).
+	*app.GroveMetrics
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -79,11 +82,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 				body.MCPTokenHash = &h
 			}
 		}
-		// Grove visibility metrics (seed Procedure A: sync_status,
-		// last_sync_at, pending_operations, grove_projects, sync_metrics)
-		// go here, computed by app.Health for grove and added only when
-		// the caller is authenticated for it (a Team Key, or that grove's
-		// MCP token): unauthenticated /health names no grove or project.
+		body.GroveMetrics = s.groveMetricsFor(r, grove)
 	}
 	status := http.StatusOK
 	if !st.OK {
@@ -92,4 +91,32 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, body)
+}
+
+// groveMetricsFor returns the seed's grove visibility metrics when the
+// caller is authenticated for the grove: a Team Key naming it with
+// X-Grove-ID, or that grove's MCP token. Anyone else gets nil, so
+// unauthenticated /health names no grove or project.
+func (s *Server) groveMetricsFor(r *http.Request, grove string) *app.GroveMetrics {
+	secret, present := bearer(r)
+	if !present || secret == "" || s.Health == nil || s.Auth == nil {
+		return nil
+	}
+	p, err := s.Auth.Authenticate(r.Context(), secret)
+	if err != nil {
+		return nil
+	}
+	switch {
+	case p.Kind == hypha.CredentialTeamKey && grove != "":
+	case p.Kind != hypha.CredentialTeamKey && (grove == "" || grove == p.GroveID):
+		grove = p.GroveID
+	default:
+		return nil
+	}
+	m, err := s.Health.GroveMetrics(r.Context(), grove)
+	if err != nil {
+		s.Logger.Warn("grove metrics", "grove", grove, "err", err)
+		return nil
+	}
+	return m
 }

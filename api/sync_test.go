@@ -186,3 +186,43 @@ func TestManifestConfigMembersSummaryRebuild(t *testing.T) {
 		}
 	})
 }
+
+func TestHealthGroveMetrics(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		e := newEnv(t, engine, withSync)
+		e.do("POST", "/enqueue", e.auth(api.HeaderGrove, "user_primary"), enqueueBody(sporeRec("s1", "hello world")))
+		// Unauthenticated: no grove or project names beyond the one sent.
+		status, _, raw := e.doRaw("GET", "/health", map[string]string{api.HeaderGrove: "user_primary"}, nil)
+		if status != 200 || strings.Contains(string(raw), projA) || strings.Contains(string(raw), "sync_metrics") {
+			t.Fatalf("unauthenticated /health leaks grove data: %s", raw)
+		}
+		status, _, body := e.do("GET", "/health", e.auth(api.HeaderGrove, "user_primary"), nil)
+		sm, _ := body["sync_metrics"].(map[string]any)
+		projects, _ := body["grove_projects"].([]any)
+		if status != 200 || body["grove_id"] != "user_primary" || body["sync_status"] != "active" || body["last_sync_at"] == nil ||
+			len(projects) != 1 || projects[0] != projA || sm == nil {
+			t.Fatalf("authenticated /health = %d %v", status, body)
+		}
+		if sm["outbox_queue_depth"] != float64(1) || body["pending_operations"] != float64(1) {
+			t.Errorf("queue depth = %v / %v, want the one embed job", sm["outbox_queue_depth"], body["pending_operations"])
+		}
+		if vol, _ := sm["grove_data_volume_mb"].(float64); vol < 0 {
+			t.Errorf("volume = %v", sm["grove_data_volume_mb"])
+		}
+		ps, _ := sm["project_sync_status"].(map[string]any)
+		if p, _ := ps[projA].(map[string]any); p["status"] != "active" || p["last_sync"] == nil {
+			t.Errorf("project_sync_status = %v", ps)
+		}
+		// Another grove's metrics stay empty; its name is only the echo.
+		status, _, body = e.do("GET", "/health", e.auth(api.HeaderGrove, "other"), nil)
+		if status != 200 || body["sync_status"] != "never_synced" || len(body["grove_projects"].([]any)) != 0 {
+			t.Fatalf("other grove = %v", body)
+		}
+		// A grove token of another grove gets no metrics for this one.
+		tok := e.mustConnect("other", "d1", "m9")["mcp_access_token"].(string)
+		status, _, raw = e.doRaw("GET", "/health", e.bearer(tok, api.HeaderGrove, "user_primary"), nil)
+		if status != 200 || strings.Contains(string(raw), "sync_metrics") {
+			t.Fatalf("foreign token saw metrics: %s", raw)
+		}
+	})
+}

@@ -92,7 +92,6 @@ func (s *Server) handleValidateTeamKey(w http.ResponseWriter, r *http.Request) {
 	case hypha.StatusRevoked:
 		fail(http.StatusUnauthorized, "invalid_team_key", hypha.StatusRevoked, check.Err)
 	case "missing_permissions":
-		ans.KeyID = ""
 		fail(http.StatusForbidden, "missing_permissions", "invalid", check.Err)
 	default:
 		fail(http.StatusUnauthorized, "invalid_team_key", "invalid", check.Err)

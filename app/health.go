@@ -22,10 +22,11 @@ type Health struct {
 	Interval time.Duration // default 5 s
 	Logger   *slog.Logger
 
-	nodes  atomic.Int64
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	nodes   atomic.Int64
+	metrics groveMetricsCache
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
 }
 
 // NodeCount is the number of distinct machines registered in any grove, as

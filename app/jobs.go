@@ -159,7 +159,7 @@ func (j *Jobs) Stop() {
 
 func (j *Jobs) loop(ctx context.Context) {
 	defer close(j.done)
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(j.opts.PollInterval)
 	defer timer.Stop()
 	failures := 0
 	for {
@@ -191,12 +191,7 @@ func (j *Jobs) loop(ctx context.Context) {
 		case <-j.wake:
 		case <-timer.C:
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		timer.Stop() // since Go 1.23 a stopped timer delivers no stale tick
 	}
 }
 
@@ -218,13 +213,10 @@ func (j *Jobs) RunOnce(ctx context.Context) (int, error) {
 	if err != nil || len(jobs) == 0 {
 		return 0, err
 	}
-	outs := make([]outcome, len(jobs))
-	for i, job := range jobs {
-		outs[i] = j.work(ctx, job)
-		if ctx.Err() != nil {
-			j.release(jobs)
-			return 0, ctx.Err()
-		}
+	outs := j.work(ctx, jobs)
+	if ctx.Err() != nil {
+		j.release(jobs)
+		return 0, ctx.Err()
 	}
 	if err := j.finish(ctx, outs); err != nil {
 		if ctx.Err() != nil {
@@ -235,21 +227,75 @@ func (j *Jobs) RunOnce(ctx context.Context) (int, error) {
 	return len(jobs), nil
 }
 
-// work reads the job's record and embeds its text; it writes nothing.
-func (j *Jobs) work(ctx context.Context, job *hypha.Job) outcome {
+// batchRead is what work reads of a batch in two statements per table,
+// grove and machine instead of two per job.
+type batchRead struct {
+	recs map[string]*hypha.Record
+	embs map[string]*hypha.Embedding
+	err  error // reading the records failed: every job is retried
+}
+
+func recordKeyString(k hypha.RecordKey) string {
+	return k.GroveID + "\x00" + k.Table.Name + "\x00" + k.MachineID + "\x00" + k.ID
+}
+
+// jobKey returns the record key of an embed job; ok is false for a table
+// without text (an embed of it is acknowledged without action, as on the
+// worker, §5.5).
+func jobKey(job *hypha.Job) (hypha.RecordKey, bool) {
 	t := hypha.LookupTable(job.TableName)
 	if t == nil || t.TextColumn == "" {
-		// An embed of a table without text is acknowledged without action,
-		// as on the worker (§5.5).
+		return hypha.RecordKey{}, false
+	}
+	return hypha.RecordKey{Table: t, GroveID: job.GroveID, MachineID: job.MachineID, ID: job.RecordID}, true
+}
+
+// work reads the batch's records and embeds their texts, one row per call;
+// it writes nothing.
+func (j *Jobs) work(ctx context.Context, jobs []*hypha.Job) []outcome {
+	var keys []hypha.RecordKey
+	for _, job := range jobs {
+		if k, ok := jobKey(job); ok {
+			keys = append(keys, k)
+		}
+	}
+	rd := batchRead{recs: map[string]*hypha.Record{}, embs: map[string]*hypha.Embedding{}}
+	if len(keys) > 0 {
+		recs, err := j.store.FindRecords(ctx, keys)
+		for _, r := range recs {
+			rd.recs[recordKeyString(r.Key())] = r
+		}
+		rd.err = err
+		// The stored vectors only let unchanged texts skip the embedder;
+		// without them every text is embedded.
+		embs, _ := j.store.FindEmbeddings(ctx, keys)
+		for _, e := range embs {
+			rd.embs[recordKeyString(e.Key)] = e
+		}
+	}
+	outs := make([]outcome, len(jobs))
+	for i, job := range jobs {
+		outs[i] = j.workOne(ctx, job, &rd)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return outs
+}
+
+// workOne decides one job from what was read and embeds its text.
+func (j *Jobs) workOne(ctx context.Context, job *hypha.Job, rd *batchRead) outcome {
+	key, ok := jobKey(job)
+	if !ok {
 		return outcome{job: job}
 	}
-	key := hypha.RecordKey{Table: t, GroveID: job.GroveID, MachineID: job.MachineID, ID: job.RecordID}
-	rec, err := j.store.FindRecord(ctx, key)
+	if rd.err != nil {
+		return outcome{job: job, err: fmt.Errorf("read records: %w", rd.err)}
+	}
+	rec := rd.recs[recordKeyString(key)]
 	switch {
-	case hypha.ErrorCode(err) == hypha.ENotFound:
+	case rec == nil:
 		return outcome{job: job, drop: true} // deleted meanwhile
-	case err != nil:
-		return outcome{job: job, err: fmt.Errorf("read record: %w", err)}
 	case !rec.Embeddable():
 		return outcome{job: job, drop: true} // inactive spore or emptied text
 	}
@@ -258,7 +304,7 @@ func (j *Jobs) work(ctx context.Context, job *hypha.Job) outcome {
 	hash := hex.EncodeToString(sum[:])
 	// The same text embedded by the same model needs no new vector (a
 	// session whose counters changed but whose summary did not).
-	if e, err := j.store.FindEmbedding(ctx, key); err == nil && e.Model == j.embedder.Model() && e.ContentHash == hash &&
+	if e := rd.embs[recordKeyString(key)]; e != nil && e.Model == j.embedder.Model() && e.ContentHash == hash &&
 		len(e.Vector) == j.embedder.Dims() {
 		return outcome{job: job}
 	}

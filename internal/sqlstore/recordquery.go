@@ -215,3 +215,26 @@ func (q *queries) CountEmbeddable(ctx context.Context, groveID string) (map[stri
 	}
 	return out, q.db.wrap(rows.Err(), "count embeddable rows")
 }
+
+// GroveDataBytes sums the sizes of a grove's values, table by table.
+func (q *queries) GroveDataBytes(ctx context.Context, groveID string) (int64, error) {
+	var parts []string
+	var args []any
+	for _, t := range hypha.SyncedTables {
+		terms := []string{"LENGTH(id)", "COALESCE(LENGTH(project_id), 0)", "COALESCE(LENGTH(extra), 0)"}
+		for _, c := range t.Columns {
+			if c.Type == hypha.TypeText {
+				terms = append(terms, fmt.Sprintf("COALESCE(LENGTH(%s), 0)", quote(c.Name)))
+			} else {
+				terms = append(terms, "8")
+			}
+		}
+		parts = append(parts, fmt.Sprintf("SELECT COALESCE(SUM(%s), 0) AS n FROM %s WHERE grove_id = ?", strings.Join(terms, " + "), quote(t.Name)))
+		args = append(args, groveID)
+	}
+	parts = append(parts, "SELECT COALESCE(SUM(LENGTH(vector)), 0) AS n FROM embeddings WHERE grove_id = ?")
+	args = append(args, groveID)
+	var n int64
+	err := q.queryRow(ctx, "SELECT SUM(n) FROM ("+strings.Join(parts, " UNION ALL ")+") AS sizes", args...).Scan(&n)
+	return n, q.db.wrap(err, "measure grove data")
+}

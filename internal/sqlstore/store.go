@@ -239,3 +239,18 @@ func (db *DB) FindSyncStats(ctx context.Context, groveID string) (*hypha.SyncSta
 func (db *DB) ResetSyncStats(ctx context.Context, groveID string) error {
 	return db.writeTx(ctx, func(q *queries) error { return q.ResetSyncStats(ctx, groveID) })
 }
+
+// FindRecords reads many records.
+func (db *DB) FindRecords(ctx context.Context, keys []hypha.RecordKey) ([]*hypha.Record, error) {
+	return db.reader().FindRecords(ctx, keys)
+}
+
+// FindEmbeddings reads many vectors.
+func (db *DB) FindEmbeddings(ctx context.Context, keys []hypha.RecordKey) ([]*hypha.Embedding, error) {
+	return db.reader().FindEmbeddings(ctx, keys)
+}
+
+// GroveDataBytes estimates a grove's data volume.
+func (db *DB) GroveDataBytes(ctx context.Context, groveID string) (int64, error) {
+	return db.reader().GroveDataBytes(ctx, groveID)
+}

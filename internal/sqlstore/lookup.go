@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"sort"
+
+	"github.com/hyphateam/hypha"
+)
+
+// keyGroup is the ids of one table, grove and machine.
+type keyGroup struct {
+	t              *hypha.Table
+	grove, machine string
+	ids            []string
+}
+
+// groupKeys groups keys by (table, grove, machine), with distinct ids, all
+// in key order, so lookups are plain IN lists on one column.
+func groupKeys(keys []hypha.RecordKey) []*keyGroup {
+	byKey := map[[3]string]*keyGroup{}
+	var groups []*keyGroup
+	for _, k := range keys {
+		gk := [3]string{k.Table.Name, k.GroveID, k.MachineID}
+		g := byKey[gk]
+		if g == nil {
+			g = &keyGroup{t: k.Table, grove: k.GroveID, machine: k.MachineID}
+			byKey[gk] = g
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, k.ID)
+	}
+	sort.Slice(groups, func(i, j int) bool {
+		a, b := groups[i], groups[j]
+		return slices.Compare([]string{a.t.Name, a.grove, a.machine}, []string{b.t.Name, b.grove, b.machine}) < 0
+	})
+	for _, g := range groups {
+		slices.Sort(g.ids)
+		g.ids = slices.Compact(g.ids)
+	}
+	return groups
+}
+
+func idArgs(prefix []any, ids []string) []any {
+	args := append(make([]any, 0, len(prefix)+len(ids)), prefix...)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	return args
+}
+
+// FindRecords reads the rows of many keys, a table, grove and machine at a
+// time.
+func (q *queries) FindRecords(ctx context.Context, keys []hypha.RecordKey) ([]*hypha.Record, error) {
+	var out []*hypha.Record
+	for _, g := range groupKeys(keys) {
+		s := sqlFor(g.t)
+		err := chunks(len(g.ids), maxListIDs, func(lo, hi int) error {
+			rows, err := q.query(ctx, "SELECT "+s.selects+" FROM "+quote(g.t.Name)+" WHERE grove_id = ? AND machine_id = ? AND id IN "+
+				placeholders(hi-lo), idArgs([]any{g.grove, g.machine}, g.ids[lo:hi])...)
+			if err != nil {
+				return q.db.wrap(err, "find "+g.t.Name)
+			}
+			defer rows.Close()
+			vals := make([]any, s.perRow)
+			ptrs := make([]any, s.perRow)
+			for rows.Next() {
+				for i := range vals {
+					vals[i], ptrs[i] = nil, &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					return q.db.wrap(err, "find "+g.t.Name)
+				}
+				out = append(out, recordFromRow(g.t, vals))
+			}
+			return q.db.wrap(rows.Err(), "find "+g.t.Name)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// FindEmbeddings reads the vectors of many keys, a grove, table and
+// machine at a time.
+func (q *queries) FindEmbeddings(ctx context.Context, keys []hypha.RecordKey) ([]*hypha.Embedding, error) {
+	var out []*hypha.Embedding
+	for _, g := range groupKeys(keys) {
+		err := chunks(len(g.ids), maxListIDs, func(lo, hi int) error {
+			rows, err := q.query(ctx, `SELECT record_id, model, vector, content_hash, updated_at FROM embeddings
+				WHERE grove_id = ? AND table_name = ? AND machine_id = ? AND record_id IN `+placeholders(hi-lo),
+				idArgs([]any{g.grove, g.t.Name, g.machine}, g.ids[lo:hi])...)
+			if err != nil {
+				return q.db.wrap(err, "find embeddings")
+			}
+			defer rows.Close()
+			for rows.Next() {
+				e := &hypha.Embedding{Key: hypha.RecordKey{Table: g.t, GroveID: g.grove, MachineID: g.machine}}
+				var blob []byte
+				var hash sql.NullString
+				if err := rows.Scan(&e.Key.ID, &e.Model, &blob, &hash, &e.UpdatedAt); err != nil {
+					return q.db.wrap(err, "find embeddings")
+				}
+				if e.Vector, err = hypha.DecodeVector(blob); err != nil {
+					return err
+				}
+				e.ContentHash = hash.String
+				out = append(out, e)
+			}
+			return q.db.wrap(rows.Err(), "find embeddings")
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
