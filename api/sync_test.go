@@ -150,7 +150,8 @@ func TestManifestConfigMembersSummaryRebuild(t *testing.T) {
 			t.Fatalf("PUT /config = %d %v", status, body)
 		}
 		status, _, body = e.do("GET", "/config", e.auth(), nil)
-		if cfg, _ := body["config"].(map[string]any); status != 200 || cfg["team_name"] != "Ants" || cfg["created_at"] != "17" {
+		if cfg, _ := body["config"].(map[string]any); status != 200 || cfg["team_name"] != "Ants" || cfg["created_at"] != "17" ||
+			!strings.HasPrefix(fmt.Sprint(cfg["team_id"]), "team_") || len(fmt.Sprint(cfg["team_id"])) != 37 {
 			t.Fatalf("GET /config = %d %v", status, body)
 		}
 		status, _, body = e.do("PUT", "/config", e.auth(), map[string]any{})

@@ -90,7 +90,7 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 		return nil, err
 	}
 	c.cacheToken(res.Token.Record)
-	if res.Config, err = c.store.TeamConfig(ctx); err != nil {
+	if res.Config, err = TeamConfig(ctx, c.store); err != nil {
 		return nil, err
 	}
 	return res, nil
