@@ -38,6 +38,22 @@ func stateOf(t *testing.T, e *env) []string {
 	for _, k := range keys {
 		out = append(out, fmt.Sprintf("key %s %s %d", k.ID, k.Status, k.RevokedAt))
 	}
+	for _, g := range groves {
+		counts, err := e.DB.CountRecords(t.Context(), g.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := e.DB.CountJobs(t.Context(), g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("records %s %v jobs %+v", g.ID, counts, jobs))
+	}
+	cfg, err := e.DB.TeamConfig(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, fmt.Sprintf("config %v", cfg))
 	page, err := e.DB.KVList(t.Context(), hypha.KVListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,12 +64,13 @@ func stateOf(t *testing.T, e *env) []string {
 	return out
 }
 
-// TestAttackMatrix sends every authenticated credential route every kind
-// of bad credential and checks each is refused with the right status and
-// code and changes nothing.
+// TestAttackMatrix sends every authenticated route every kind of bad
+// credential and checks each is refused with the right status and code and
+// changes nothing.
 func TestAttackMatrix(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
-		e := newEnv(t, engine)
+		e := newEnv(t, engine, withSync, withJobs)
+		e.do("POST", "/enqueue", e.auth(api.HeaderGrove, "user_primary"), enqueueBody(sporeRec("s1", "victim data")))
 		expired, _ := e.mustTeamKey("expired", time.Hour)
 		revoked, revokedID := e.mustTeamKey("revoked", 0)
 		if _, err := e.Creds.RevokeCredential(t.Context(), revokedID); err != nil {
@@ -66,10 +83,26 @@ func TestAttackMatrix(t *testing.T) {
 		routes := []struct {
 			method, path string
 			body         any
+			groveRead    bool // a grove's own MCP token may read it
 		}{
-			{"POST", "/connect", map[string]any{"machine_id": "laptop", "grove_id": "user_primary"}},
-			{"POST", "/mcp/rotate", nil},
-			{"GET", "/org/credentials", nil},
+			{"POST", "/connect", map[string]any{"machine_id": "laptop", "grove_id": "user_primary"}, false},
+			{"POST", "/mcp/rotate", nil, false},
+			{"GET", "/org/credentials", nil, false},
+			{"POST", "/enqueue", enqueueBody(sporeRec("s2", "attack")), false},
+			{"POST", "/sync", enqueueBody(sporeRec("s3", "attack")), false},
+			{"GET", "/records/spores/s1", nil, true},
+			{"GET", "/manifest?machine_id=m1&table=spores", nil, false},
+			{"GET", "/config", nil, false},
+			{"PUT", "/config", map[string]any{"team_name": "pwned"}, false},
+			{"GET", "/queue-stats", nil, false},
+			{"GET", "/sync-summary", nil, false},
+			{"GET", "/members", nil, false},
+			{"DELETE", "/members/m1", nil, false},
+			{"GET", "/dlq", nil, false},
+			{"POST", "/dlq/retry", map[string]any{"lease_ids": []string{"spores:s1:m1"}}, false},
+			{"POST", "/dlq/discard", map[string]any{"lease_ids": []string{"spores:s1:m1"}}, false},
+			{"POST", "/rebuild", map[string]any{"machine_id": "m1"}, false},
+			{"GET", "/no/such/route", nil, true},
 		}
 		creds := []struct {
 			name    string
@@ -89,6 +122,9 @@ func TestAttackMatrix(t *testing.T) {
 		}
 		for _, rt := range routes {
 			for _, cr := range creds {
+				if rt.groveRead && strings.HasPrefix(cr.name, "this grove's MCP token") {
+					continue // allowed: covered by the routes' own tests
+				}
 				t.Run(rt.method+" "+rt.path+"/"+cr.name, func(t *testing.T) {
 					before := stateOf(t, e)
 					h := map[string]string{api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-1"}
