@@ -31,7 +31,9 @@ type Sync struct {
 	MaxRecordBytes int
 	TxRows         int
 
-	groves  sync.Map // grove id → struct{}: groves known to exist
+	groves   sync.Map // grove id → struct{}: groves known to exist
+	projects sync.Map // project id → owning grove id (ownership never changes)
+	synced   sync.Map // project id → last_sync_at written (epoch seconds)
 	touchMu sync.Mutex
 	touched map[[2]string]int64
 }
@@ -58,6 +60,8 @@ type EnqueueResult struct {
 	Unchanged int // upserts skipped because their content hash was unchanged
 	Deleted   int // deletes that removed a row
 	Embeds    int // embed jobs queued
+
+	owners map[string]string // project owners seen by one transaction
 }
 
 // ProtocolError is a client outside the protocol window (409).
@@ -236,11 +240,21 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 				pids = append(pids, it.rec.ProjectID)
 			}
 		}
-		owners := map[string]string{}
-		if len(pids) > 0 {
-			var err error
-			if owners, err = tx.ClaimProjects(ctx, grove, pids); err != nil {
+		owners, unknown := map[string]string{}, []string(nil)
+		for _, p := range pids {
+			if g, ok := s.projects.Load(p); ok {
+				owners[p] = g.(string)
+			} else {
+				unknown = append(unknown, p)
+			}
+		}
+		if len(unknown) > 0 {
+			claimed, err := tx.ClaimProjects(ctx, grove, unknown)
+			if err != nil {
 				return err
+			}
+			for p, g := range claimed {
+				owners[p] = g
 			}
 		}
 		var upserts []*hypha.Record
@@ -310,15 +324,20 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 			return err
 		}
 		chunk.Embeds = len(embeds)
-		if len(pids) > 0 {
-			if err := tx.TouchProjects(ctx, grove, pids, now); err != nil {
+		if stale := s.staleProjects(pids, now); len(stale) > 0 {
+			if err := tx.TouchProjects(ctx, grove, stale, now); err != nil {
 				return err
 			}
 		}
+		chunk.owners = owners
 		return nil
 	})
 	if err != nil {
+		// The transaction rolled back: forget what it would have cached.
 		return err
+	}
+	for p, g := range chunk.owners {
+		s.projects.Store(p, g)
 	}
 	res.Accepted += chunk.Accepted
 	res.Rejected = append(res.Rejected, chunk.Rejected...)
@@ -418,4 +437,22 @@ func truncateID(id string) string {
 		return id[:64] + "…"
 	}
 	return id
+}
+
+// projectTouchInterval bounds how often a project's last_sync_at is
+// rewritten: the grove metrics need minutes, not every batch.
+const projectTouchInterval = 10
+
+// staleProjects returns the projects whose last_sync_at is older than
+// projectTouchInterval seconds, and marks them as touched now.
+func (s *Sync) staleProjects(pids []string, now int64) []string {
+	var out []string
+	for _, p := range pids {
+		if last, ok := s.synced.Load(p); ok && now-last.(int64) < projectTouchInterval {
+			continue
+		}
+		s.synced.Store(p, now)
+		out = append(out, p)
+	}
+	return out
 }
