@@ -34,8 +34,8 @@ type Sync struct {
 	groves   sync.Map // grove id → struct{}: groves known to exist
 	projects sync.Map // project id → owning grove id (ownership never changes)
 	synced   sync.Map // project id → last_sync_at written (epoch seconds)
-	touchMu sync.Mutex
-	touched map[[2]string]int64
+	touchMu  sync.Mutex
+	touched  map[[2]string]int64
 }
 
 // EnqueueRequest is the envelope of /enqueue and /sync.

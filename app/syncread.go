@@ -61,7 +61,9 @@ func (s *Sync) Manifest(ctx context.Context, grove string, req ManifestRequest) 
 }
 
 // Config returns team_config.
-func (s *Sync) Config(ctx context.Context) (map[string]string, error) { return TeamConfig(ctx, s.Store) }
+func (s *Sync) Config(ctx context.Context) (map[string]string, error) {
+	return TeamConfig(ctx, s.Store)
+}
 
 // PutConfig upserts team_config keys from a flat JSON object. Strings,
 // numbers and booleans are stored as text; null, objects and arrays are
