@@ -19,6 +19,10 @@ type Store interface {
 	Engine() string
 	// Now is the store's clock; tests may fix it.
 	Now() time.Time
+	// Analyze refreshes the query planner's statistics of the named tables
+	// after they grew fast (PostgreSQL plans bulk-loaded tables badly until
+	// autovacuum catches up); a no-op where the engine needs none.
+	Analyze(ctx context.Context, tables []string) error
 	Close() error
 }
 

@@ -36,6 +36,7 @@ type Sync struct {
 	synced   sync.Map // project id → last_sync_at written (epoch seconds)
 	touchMu  sync.Mutex
 	touched  map[[2]string]int64
+	stats    statsRefresher
 }
 
 // EnqueueRequest is the envelope of /enqueue and /sync.
@@ -339,6 +340,10 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 	for p, g := range chunk.owners {
 		s.projects.Store(p, g)
 	}
+	if chunk.Written > 0 {
+		s.stats.store, s.stats.logger = s.Store, s.Logger
+		s.stats.note(writtenPerTable(items))
+	}
 	res.Accepted += chunk.Accepted
 	res.Rejected = append(res.Rejected, chunk.Rejected...)
 	res.Written += chunk.Written
@@ -453,6 +458,17 @@ func (s *Sync) staleProjects(pids []string, now int64) []string {
 		}
 		s.synced.Store(p, now)
 		out = append(out, p)
+	}
+	return out
+}
+
+// writtenPerTable counts the upserts of a chunk per table.
+func writtenPerTable(items []item) map[string]int64 {
+	out := map[string]int64{}
+	for _, it := range items {
+		if it.op == "upsert" {
+			out[it.key.Table.Name]++
+		}
 	}
 	return out
 }

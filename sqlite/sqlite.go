@@ -240,6 +240,13 @@ func (dialect) AfterImport(context.Context, *sql.DB, []hypha.BackupTable) error 
 // transactions, so rows a transaction picks cannot change under it.
 func (dialect) LockRows(bool) string { return "" }
 
+// ClaimPlan needs nothing: SQLite walks the claim index on its own.
+func (dialect) ClaimPlan() []string { return nil }
+
+// Analyze needs nothing: without sqlite_stat1 SQLite plans by its
+// heuristics, which already use the primary keys and indexes.
+func (dialect) Analyze([]string) string { return "" }
+
 // OpenPlain opens path as a developer would without Hypha: WAL mode, the
 // same synchronous level, SQLite's default checkpointing and one connection.
 // Benchmarks use it as the raw baseline the store layer is measured against.

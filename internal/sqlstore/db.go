@@ -50,6 +50,14 @@ type Dialect interface {
 	// pass each other's rows); SQLite returns "": its one writer already
 	// serialises write transactions.
 	LockRows(skipLocked bool) string
+	// ClaimPlan returns statements run in a claim's transaction before it,
+	// steering the planner to walk the claim index in order instead of
+	// sorting every due job (PostgreSQL picks a sort whenever the queue
+	// table's statistics are stale, as after any bulk load).
+	ClaimPlan() []string
+	// Analyze returns the statement that refreshes planner statistics of
+	// the quoted tables, or "" if the engine needs none.
+	Analyze(quotedTables []string) string
 }
 
 // Querier is the part of *sql.DB and *sql.Tx the queries use.
@@ -123,6 +131,20 @@ func (db *DB) close() error {
 		err = errors.Join(err, db.read.Close())
 	}
 	return err
+}
+
+// Analyze refreshes planner statistics of tables (names from allowlists).
+func (db *DB) Analyze(ctx context.Context, tables []string) error {
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		quoted[i] = quote(t)
+	}
+	stmt := db.dialect.Analyze(quoted)
+	if stmt == "" || len(tables) == 0 {
+		return nil
+	}
+	_, err := db.write.ExecContext(ctx, stmt)
+	return db.wrap(err, "analyze")
 }
 
 // Ping checks that the database answers.

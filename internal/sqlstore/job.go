@@ -115,6 +115,13 @@ func (q *queries) ClaimJobs(ctx context.Context, kind string, limit int, lease t
 		UPDATE jobs SET lease_until = ?, attempts = jobs.attempts + 1, updated_at = ?
 		FROM picked WHERE jobs.kind = picked.p_kind AND jobs.grove_id = picked.p_grove AND jobs.key = picked.p_key
 		RETURNING ` + jobColumns
+	if _, inTx := q.q.(*sql.Tx); inTx {
+		for _, stmt := range q.db.dialect.ClaimPlan() {
+			if _, err := q.exec(ctx, stmt); err != nil {
+				return nil, q.db.wrap(err, "claim jobs")
+			}
+		}
+	}
 	rows, err := q.query(ctx, query, kind, now, now, limit, until, now)
 	if err != nil {
 		return nil, q.db.wrap(err, "claim jobs")
