@@ -50,6 +50,12 @@ type JobsOptions struct {
 	// Ready, when set, pauses the consumer while it returns false (for
 	// example while the schema is behind and the jobs table may not exist).
 	Ready func() bool
+	// Busy, when set, reports that ingest requests are in flight. The
+	// consumer then defers its next batch (up to MaxDefer), so on a small
+	// machine the answer a daemon waits for is not slowed by indexing work
+	// that can run a moment later.
+	Busy     func() bool
+	MaxDefer time.Duration // default 1 s
 }
 
 // DefaultBackoff waits 1 s × 2^(attempt-1), at most DefaultMaxBackoff,
@@ -165,6 +171,7 @@ func (j *Jobs) loop(ctx context.Context) {
 	for {
 		n := 0
 		if j.opts.Ready == nil || j.opts.Ready() {
+			j.deferWhileBusy(ctx)
 			var err error
 			n, err = j.RunOnce(ctx)
 			switch {
@@ -192,6 +199,21 @@ func (j *Jobs) loop(ctx context.Context) {
 		case <-timer.C:
 		}
 		timer.Stop() // since Go 1.23 a stopped timer delivers no stale tick
+	}
+}
+
+// deferWhileBusy waits while ingest is in flight, at most MaxDefer.
+func (j *Jobs) deferWhileBusy(ctx context.Context) {
+	if j.opts.Busy == nil {
+		return
+	}
+	limit := j.opts.MaxDefer
+	if limit <= 0 {
+		limit = time.Second
+	}
+	deadline := time.Now().Add(limit)
+	for j.opts.Busy() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hyphateam/hypha"
 )
@@ -37,7 +38,11 @@ type Sync struct {
 	touchMu  sync.Mutex
 	touched  map[[2]string]int64
 	stats    statsRefresher
+	inflight atomic.Int64
 }
+
+// Busy reports whether ingest requests are in flight (for app.JobsOptions).
+func (s *Sync) Busy() bool { return s.inflight.Load() > 0 }
 
 // EnqueueRequest is the envelope of /enqueue and /sync.
 type EnqueueRequest struct {
@@ -107,6 +112,8 @@ func (s *Sync) Enqueue(ctx context.Context, grove string, req *EnqueueRequest) (
 	if err := CheckProtocol(req.Protocol); err != nil {
 		return nil, err
 	}
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	if max := s.maxRecords(); len(req.Records) > max {
 		return nil, hypha.Errorf(hypha.ETooLarge, "batch of %d records is over the limit of %d per request; send at most %d", len(req.Records), max, max)
 	}

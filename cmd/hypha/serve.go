@@ -64,7 +64,9 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	defer watcher.Stop()
 	// The embed queue's consumer (built-in lexical embedder); it idles while
 	// the schema is not usable, and stops before the store closes.
-	jobs := app.NewJobs(db, search.NewHashEmbedder(0), log, app.JobsOptions{Ready: func() bool { return watcher.State().OK }})
+	syncer := &app.Sync{Store: db, Logger: log}
+	jobs := app.NewJobs(db, search.NewHashEmbedder(0), log, app.JobsOptions{Ready: func() bool { return watcher.State().OK }, Busy: syncer.Busy})
+	syncer.Jobs = jobs
 	jobs.Start(ctx)
 	defer jobs.Stop()
 
@@ -77,8 +79,7 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
 	defer stopCreds()
 	v, _ := buildInfo()
-	sync := &app.Sync{Store: db, Jobs: jobs, Logger: log}
-	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: sync, Jobs: jobs, Logger: log, PackageVersion: v}
+	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Logger: log, PackageVersion: v}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
