@@ -54,7 +54,7 @@ touched.`,
 	}
 	addConfigFlag(store.Flags(), "db")
 	addConfigFlag(store.Flags(), "sqlite_synchronous")
-	store.Flags().IntVar(&opts.Records, "records", 20000, "records written in each measurement")
+	store.Flags().IntVar(&opts.Records, "records", 50000, "records written in each measurement")
 	store.Flags().IntVar(&opts.Batch, "batch", 100, "records per transaction")
 	store.Flags().IntVar(&opts.Dims, "dims", 384, "embedding dimension")
 	cmd.AddCommand(store, m.benchIngestCommand())
