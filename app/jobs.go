@@ -78,10 +78,13 @@ type Jobs struct {
 	log      *slog.Logger
 	opts     JobsOptions
 
-	wake   chan struct{}
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	wake chan struct{}
+	// The loop's own state: planner statistics refreshed for this backlog.
+	analyzed     bool
+	sinceAnalyze int
+	mu           sync.Mutex
+	cancel       context.CancelFunc
+	done         chan struct{}
 }
 
 // NewJobs returns a consumer over store. embedder may be nil for a Jobs
@@ -185,6 +188,7 @@ func (j *Jobs) loop(ctx context.Context) {
 			}
 		}
 		if n >= j.opts.Batch {
+			j.analyzeBacklog(ctx, n)
 			continue // a full batch: more is probably waiting
 		}
 		wait := j.opts.PollInterval
@@ -199,6 +203,31 @@ func (j *Jobs) loop(ctx context.Context) {
 		case <-timer.C:
 		}
 		timer.Stop() // since Go 1.23 a stopped timer delivers no stale tick
+	}
+}
+
+// analyzeEvery is how many jobs a consumer works through a backlog between
+// two refreshes of the planner statistics of the tables it reads.
+const analyzeEvery = 50_000
+
+// analyzeBacklog refreshes planner statistics at the start of a backlog and
+// every analyzeEvery jobs of it: PostgreSQL plans a queue it has no
+// statistics for as if it were empty, and each claim and acknowledgement
+// then scans the whole backlog (SQLite's Analyze is a no-op).
+func (j *Jobs) analyzeBacklog(ctx context.Context, n int) {
+	j.sinceAnalyze += n
+	if j.analyzed && j.sinceAnalyze < analyzeEvery {
+		return
+	}
+	j.analyzed, j.sinceAnalyze = true, 0
+	tables := []string{"jobs", "embeddings"}
+	for _, t := range hypha.SyncedTables {
+		if t.TextColumn != "" {
+			tables = append(tables, t.Name) // the consumer reads the records it embeds
+		}
+	}
+	if err := j.store.Analyze(ctx, tables); err != nil && ctx.Err() == nil {
+		j.log.Warn("job queue: refresh planner statistics", "err", err)
 	}
 }
 

@@ -98,6 +98,10 @@ func BenchmarkConsumer(b *testing.B) {
 				jobs := app.NewJobs(db, search.NewHashEmbedder(0), nil, app.JobsOptions{})
 				b.StartTimer()
 				start := time.Now()
+				// As the consumer loop does when it meets a backlog.
+				if err := db.Analyze(ctx, []string{"jobs", "spores", "embeddings"}); err != nil {
+					b.Fatal(err)
+				}
 				done := 0
 				for {
 					k, err := jobs.RunOnce(ctx)
