@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -10,36 +9,10 @@ import (
 	"github.com/hyphateam/hypha/internal/sqlstore"
 )
 
-// DescribeSchema introspects the current schema in the normalized form
-// shared with SQLite.
-func (dialect) DescribeSchema(ctx context.Context, q sqlstore.Querier) (*hypha.SchemaDescription, error) {
-	rows, err := q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	d := &hypha.SchemaDescription{}
-	for _, name := range names {
-		t, err := describeTable(ctx, q, name)
-		if err != nil {
-			return nil, fmt.Errorf("describe %s: %w", name, err)
-		}
-		d.Tables = append(d.Tables, *t)
-	}
-	return d, nil
+// TableNames lists the base tables of the current schema.
+func (dialect) TableNames() string {
+	return `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
 }
 
 // DescribeTable introspects one table; a missing table has no columns.

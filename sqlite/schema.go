@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -10,35 +9,9 @@ import (
 	"github.com/hyphateam/hypha/internal/sqlstore"
 )
 
-// DescribeSchema introspects the live schema in the normalized form shared
-// with PostgreSQL.
-func (dialect) DescribeSchema(ctx context.Context, q sqlstore.Querier) (*hypha.SchemaDescription, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	d := &hypha.SchemaDescription{}
-	for _, name := range names {
-		t, err := describeTable(ctx, q, name)
-		if err != nil {
-			return nil, fmt.Errorf("describe %s: %w", name, err)
-		}
-		d.Tables = append(d.Tables, *t)
-	}
-	return d, nil
+// TableNames lists the tables of the database, SQLite's own excluded.
+func (dialect) TableNames() string {
+	return `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
 }
 
 // DescribeTable introspects one table; a missing table has no columns.

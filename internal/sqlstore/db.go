@@ -31,10 +31,10 @@ type Dialect interface {
 	ColumnExists(ctx context.Context, q Querier, table, column string) (bool, error)
 	IndexExists(ctx context.Context, q Querier, name string) (bool, error)
 	TableExists(ctx context.Context, q Querier, name string) (bool, error)
-	// DescribeSchema introspects the live schema in normalized form.
-	DescribeSchema(ctx context.Context, q Querier) (*hypha.SchemaDescription, error)
-	// DescribeTable introspects one table as DescribeSchema would; a table
-	// that does not exist has no columns.
+	// TableNames is the query that lists the database's tables by name.
+	TableNames() string
+	// DescribeTable introspects one table in the normalized form shared
+	// by both engines; a table that does not exist has no columns.
 	DescribeTable(ctx context.Context, q Querier, name string) (*hypha.TableDescription, error)
 	// LockMigrations takes the cross-process migration lock.
 	LockMigrations(ctx context.Context, db *sql.DB) (release func(), err error)

@@ -116,7 +116,7 @@ func (db *DB) Migrate(ctx context.Context, target int) ([]migrate.Step, error) {
 
 // DescribeSchema returns the normalized live schema.
 func (db *DB) DescribeSchema(ctx context.Context) (*hypha.SchemaDescription, error) {
-	d, err := db.dialect.DescribeSchema(ctx, db.write)
+	d, err := describeSchema(ctx, db.dialect, db.write)
 	if err != nil {
 		return nil, db.wrap(err, "describe schema")
 	}
@@ -129,7 +129,7 @@ func (db *DB) BackupTables(ctx context.Context) ([]hypha.BackupTable, error) {
 }
 
 func backupTables(ctx context.Context, db *DB, q Querier) ([]hypha.BackupTable, error) {
-	d, err := db.dialect.DescribeSchema(ctx, q)
+	d, err := describeSchema(ctx, db.dialect, q)
 	if err != nil {
 		return nil, db.wrap(err, "describe schema")
 	}
@@ -147,6 +147,36 @@ func backupTables(ctx context.Context, db *DB, q Querier) ([]hypha.BackupTable, 
 			bt.Types = append(bt.Types, c.Type)
 		}
 		out = append(out, bt)
+	}
+	return out, nil
+}
+
+// describeSchema introspects every table in the normalized form.
+func describeSchema(ctx context.Context, d Dialect, q Querier) (*hypha.SchemaDescription, error) {
+	rows, err := q.QueryContext(ctx, d.TableNames())
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := &hypha.SchemaDescription{}
+	for _, name := range names {
+		t, err := d.DescribeTable(ctx, q, name)
+		if err != nil {
+			return nil, fmt.Errorf("describe %s: %w", name, err)
+		}
+		out.Tables = append(out.Tables, *t)
 	}
 	return out, nil
 }
