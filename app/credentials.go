@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -76,9 +75,7 @@ type Credentials struct {
 	hashes   refreshedMap[cachedToken]   // by grove_id + ":" + daemon_id
 
 	failing atomic.Bool // the last background reload failed
-	cancel  context.CancelFunc
-	done    chan struct{}
-	once    sync.Once
+	loop    periodic
 }
 
 // cachedTeamKey is a Team Key with its raw digest.
@@ -109,33 +106,11 @@ func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, 
 // Start loads the caches once, then reloads them every RefreshInterval
 // until Stop. A failed load is logged and retried on the next tick.
 func (c *Credentials) Start(ctx context.Context) {
-	c.refreshAll(ctx)
-	ctx, c.cancel = context.WithCancel(ctx)
-	c.done = make(chan struct{})
-	go func() {
-		defer close(c.done)
-		t := time.NewTicker(c.opts.RefreshInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c.refreshAll(ctx)
-			}
-		}
-	}()
+	c.loop.start(ctx, c.opts.RefreshInterval, c.refreshAll)
 }
 
 // Stop ends Start's loop and waits for it.
-func (c *Credentials) Stop() {
-	c.once.Do(func() {
-		if c.cancel != nil {
-			c.cancel()
-			<-c.done
-		}
-	})
-}
+func (c *Credentials) Stop() { c.loop.stop() }
 
 func (c *Credentials) refreshAll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,9 +23,7 @@ type Health struct {
 
 	nodes   atomic.Int64
 	metrics groveMetricsCache
-	cancel  context.CancelFunc
-	done    chan struct{}
-	once    sync.Once
+	loop    periodic
 }
 
 // NodeCount is the number of distinct machines registered in any grove, as
@@ -48,27 +45,10 @@ func (h *Health) Start(ctx context.Context) {
 	if h.Interval <= 0 {
 		h.Interval = 5 * time.Second
 	}
-	h.refresh(ctx)
-	ctx, h.cancel = context.WithCancel(ctx)
-	h.done = make(chan struct{})
-	go func() {
-		defer close(h.done)
-		t := time.NewTicker(h.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.refresh(ctx)
-			}
-		}
-	}()
+	h.loop.start(ctx, h.Interval, h.refresh)
 }
 
 func (h *Health) refresh(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	if err := h.Refresh(ctx); err != nil && ctx.Err() == nil && h.Logger != nil {
 		// Before the schema is migrated this fails on every tick; debug
 		// keeps it out of the way while /health reports the schema state.
@@ -77,11 +57,4 @@ func (h *Health) refresh(ctx context.Context) {
 }
 
 // Stop ends Start's loop and waits for it.
-func (h *Health) Stop() {
-	h.once.Do(func() {
-		if h.cancel != nil {
-			h.cancel()
-			<-h.done
-		}
-	})
-}
+func (h *Health) Stop() { h.loop.stop() }

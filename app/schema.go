@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,10 +30,8 @@ type SchemaWatcher struct {
 	Interval time.Duration
 	Logger   *slog.Logger
 
-	state  atomic.Pointer[SchemaState]
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	state atomic.Pointer[SchemaState]
+	loop  periodic
 }
 
 // State returns the latest known state; before the first check it is not OK.
@@ -73,32 +70,8 @@ func (w *SchemaWatcher) Start(ctx context.Context) {
 	if w.Interval <= 0 {
 		w.Interval = 5 * time.Second
 	}
-	w.Refresh(ctx)
-	ctx, w.cancel = context.WithCancel(ctx)
-	w.done = make(chan struct{})
-	go func() {
-		defer close(w.done)
-		t := time.NewTicker(w.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				w.Refresh(cctx)
-				cancel()
-			}
-		}
-	}()
+	w.loop.start(ctx, w.Interval, func(ctx context.Context) { w.Refresh(ctx) })
 }
 
 // Stop ends the background checks and waits for them.
-func (w *SchemaWatcher) Stop() {
-	w.once.Do(func() {
-		if w.cancel != nil {
-			w.cancel()
-			<-w.done
-		}
-	})
-}
+func (w *SchemaWatcher) Stop() { w.loop.stop() }
