@@ -26,17 +26,14 @@ func (m *Main) dbCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, _, err := m.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			d, err := db.DescribeSchema(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(m.Stdout, d.String())
-			return nil
+			return m.withStore(ctx, false, func(db *sqlstore.DB, _ string) error {
+				d, err := db.DescribeSchema(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(m.Stdout, d.String())
+				return nil
+			})
 		},
 	}
 	diff := &cobra.Command{
@@ -51,26 +48,23 @@ starting with "+" exist in the live database but no migration creates them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, engine, err := m.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			live, err := db.DescribeSchema(ctx)
-			if err != nil {
-				return err
-			}
-			want, err := m.scratchSchema(ctx, engine)
-			if err != nil {
-				return err
-			}
-			d := hypha.DiffSchemas(want, live)
-			if d == "" {
-				fmt.Fprintln(m.Stdout, "no drift: the live schema matches the migrations")
-				return nil
-			}
-			fmt.Fprint(m.Stdout, d)
-			return &exitError{code: 1, msg: "the live schema differs from what the migrations produce (see the diff above)"}
+			return m.withStore(ctx, false, func(db *sqlstore.DB, engine string) error {
+				live, err := db.DescribeSchema(ctx)
+				if err != nil {
+					return err
+				}
+				want, err := m.scratchSchema(ctx, engine)
+				if err != nil {
+					return err
+				}
+				d := hypha.DiffSchemas(want, live)
+				if d == "" {
+					fmt.Fprintln(m.Stdout, "no drift: the live schema matches the migrations")
+					return nil
+				}
+				fmt.Fprint(m.Stdout, d)
+				return &exitError{code: 1, msg: "the live schema differs from what the migrations produce (see the diff above)"}
+			})
 		},
 	}
 	cmd.AddCommand(schema, diff, m.exportCommand(), m.importCommand())

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/hyphateam/hypha/migrate"
 	"github.com/spf13/cobra"
 )
@@ -30,28 +31,25 @@ run 'hypha migrate up' as the deploy step (or start the server with --migrate).`
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, _, err := m.openStoreForWrite(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			done, err := db.Migrate(ctx, to)
-			for _, s := range done {
-				fmt.Fprintf(m.Stdout, "applied %s\n", s.ID())
-			}
-			if err != nil {
-				return err
-			}
-			r, err := db.MigrationStatus(ctx)
-			if err != nil {
-				return err
-			}
-			if len(done) == 0 {
-				fmt.Fprintf(m.Stdout, "nothing to do: schema is at version %d\n", r.Current)
-			} else {
-				fmt.Fprintf(m.Stdout, "schema is at version %d\n", r.Current)
-			}
-			return nil
+			return m.withStore(ctx, true, func(db *sqlstore.DB, _ string) error {
+				done, err := db.Migrate(ctx, to)
+				for _, s := range done {
+					fmt.Fprintf(m.Stdout, "applied %s\n", s.ID())
+				}
+				if err != nil {
+					return err
+				}
+				r, err := db.MigrationStatus(ctx)
+				if err != nil {
+					return err
+				}
+				if len(done) == 0 {
+					fmt.Fprintf(m.Stdout, "nothing to do: schema is at version %d\n", r.Current)
+				} else {
+					fmt.Fprintf(m.Stdout, "schema is at version %d\n", r.Current)
+				}
+				return nil
+			})
 		},
 	}
 	up.Flags().IntVar(&to, "to", 0, "stop after this version (default: the newest)")
@@ -62,24 +60,21 @@ run 'hypha migrate up' as the deploy step (or start the server with --migrate).`
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, engine, err := m.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			applied, err := db.Applied(ctx)
-			if err != nil {
-				return err
-			}
-			r, err := db.MigrationStatus(ctx)
-			if err != nil {
-				return err
-			}
-			printStatus(m, engine, db.Steps(), applied, r)
-			if !r.OK() {
-				return &exitError{code: 1, msg: r.Problem()}
-			}
-			return nil
+			return m.withStore(ctx, false, func(db *sqlstore.DB, engine string) error {
+				applied, err := db.Applied(ctx)
+				if err != nil {
+					return err
+				}
+				r, err := db.MigrationStatus(ctx)
+				if err != nil {
+					return err
+				}
+				printStatus(m, engine, db.Steps(), applied, r)
+				if !r.OK() {
+					return &exitError{code: 1, msg: r.Problem()}
+				}
+				return nil
+			})
 		},
 	}
 
@@ -89,33 +84,30 @@ run 'hypha migrate up' as the deploy step (or start the server with --migrate).`
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, _, err := m.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			r, err := db.MigrationStatus(ctx)
-			if err != nil {
-				return err
-			}
-			if r.State == migrate.StateIncompatible {
-				return &exitError{code: 1, msg: r.Problem()}
-			}
-			if len(r.Pending) == 0 {
-				fmt.Fprintf(m.Stdout, "-- nothing pending: schema is at version %d\n", r.Current)
-				return nil
-			}
-			for _, s := range r.Pending {
-				fmt.Fprintf(m.Stdout, "-- %s (checksum %.12s)\n", s.ID(), s.Checksum)
-				for _, st := range s.Statements {
-					if st.AddColumn != nil {
-						fmt.Fprintf(m.Stdout, "-- only if column %s.%s is missing:\n", st.AddColumn.Table, st.AddColumn.Column)
-					}
-					fmt.Fprintf(m.Stdout, "%s;\n", st.SQL)
+			return m.withStore(ctx, false, func(db *sqlstore.DB, _ string) error {
+				r, err := db.MigrationStatus(ctx)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintln(m.Stdout)
-			}
-			return nil
+				if r.State == migrate.StateIncompatible {
+					return &exitError{code: 1, msg: r.Problem()}
+				}
+				if len(r.Pending) == 0 {
+					fmt.Fprintf(m.Stdout, "-- nothing pending: schema is at version %d\n", r.Current)
+					return nil
+				}
+				for _, s := range r.Pending {
+					fmt.Fprintf(m.Stdout, "-- %s (checksum %.12s)\n", s.ID(), s.Checksum)
+					for _, st := range s.Statements {
+						if st.AddColumn != nil {
+							fmt.Fprintf(m.Stdout, "-- only if column %s.%s is missing:\n", st.AddColumn.Table, st.AddColumn.Column)
+						}
+						fmt.Fprintf(m.Stdout, "%s;\n", st.SQL)
+					}
+					fmt.Fprintln(m.Stdout)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(up, status, plan)

@@ -76,3 +76,14 @@ func (m *Main) openStoreMode(ctx context.Context, create bool) (*sqlstore.DB, st
 		return db, engine, err
 	}
 }
+
+// withStore opens the configured database (creating a SQLite file only when
+// write is set), runs fn and closes it.
+func (m *Main) withStore(ctx context.Context, write bool, fn func(db *sqlstore.DB, engine string) error) error {
+	db, engine, err := m.openStoreMode(ctx, write)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db, engine)
+}
