@@ -103,6 +103,22 @@ func (s *Server) writeSyncError(w http.ResponseWriter, r *http.Request, err erro
 }
 
 func (s *Server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
+	s.ingest(w, r, func(res *app.EnqueueResult, rejected []app.Rejection) map[string]any {
+		return map[string]any{"accepted": res.Accepted, "rejected": rejected,
+			"written": res.Written, "unchanged": res.Unchanged, "deleted": res.Deleted}
+	})
+}
+
+// handleLegacySync serves the pre-queue POST /sync of v1 daemons: the same
+// ingest, answered in the old shape once everything is applied.
+func (s *Server) handleLegacySync(w http.ResponseWriter, r *http.Request) {
+	s.ingest(w, r, func(res *app.EnqueueResult, rejected []app.Rejection) map[string]any {
+		return map[string]any{"synced": res.Written + res.Deleted, "skipped": res.Unchanged, "errors": rejected, "accepted": res.Accepted}
+	})
+}
+
+// ingest runs one /enqueue or /sync request and answers in the route's shape.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, answer func(*app.EnqueueResult, []app.Rejection) map[string]any) {
 	req, err := parseEnqueue(r)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
@@ -117,30 +133,7 @@ func (s *Server) handleEnqueue(w http.ResponseWriter, r *http.Request) {
 	if rejected == nil {
 		rejected = []app.Rejection{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"accepted": res.Accepted, "rejected": rejected,
-		"written": res.Written, "unchanged": res.Unchanged, "deleted": res.Deleted,
-	})
-}
-
-// handleLegacySync serves the pre-queue POST /sync of v1 daemons: the same
-// ingest, answered in the old shape once everything is applied.
-func (s *Server) handleLegacySync(w http.ResponseWriter, r *http.Request) {
-	req, err := parseEnqueue(r)
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
-	res, err := s.Sync.Enqueue(r.Context(), groveOf(r), req)
-	if err != nil {
-		s.writeSyncError(w, r, err)
-		return
-	}
-	errs := res.Rejected
-	if errs == nil {
-		errs = []app.Rejection{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"synced": res.Written + res.Deleted, "skipped": res.Unchanged, "errors": errs, "accepted": res.Accepted})
+	writeJSON(w, http.StatusOK, answer(res, rejected))
 }
 
 func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
