@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/hyphateam/hypha/internal/testclock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,7 +46,7 @@ type env struct {
 	Engine string
 	URL    string // base URL of the server, http://127.0.0.1:port
 	DB     *sqlstore.DB
-	Clock  *fixedClock // the store's clock: Advance it instead of sleeping
+	Clock  *testclock.Clock // the store's clock: Advance it instead of sleeping
 	Server *api.Server
 	Creds  *app.Credentials
 	Health *app.Health
@@ -55,29 +56,7 @@ type env struct {
 	TeamKeyID string
 }
 
-// start is where every env clock starts: a whole second, so epoch-second
-// columns compare exactly.
-var start = time.Unix(1_700_000_000, 0).UTC()
-
-// fixedClock is a clock tests move by hand.
-type fixedClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// Now returns the clock's time.
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward.
-func (c *fixedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+var start = testclock.Start
 
 // forEachEngine runs fn as a parallel subtest per engine under test:
 // SQLite always, PostgreSQL when HYPHA_TEST_POSTGRES_URL is set.
@@ -118,7 +97,7 @@ func (e *env) logText() string { return e.logs.String() }
 // creates a Team Key. Everything is closed when t ends.
 func newEnv(t *testing.T, engine string, opts ...func(*env)) *env {
 	t.Helper()
-	clock := &fixedClock{now: start}
+	clock := testclock.NewClock()
 	db := testdb.Open(t, engine, clock.Now)
 	if _, err := db.Migrate(context.Background(), 0); err != nil {
 		t.Fatalf("migrate %s: %v", engine, err)

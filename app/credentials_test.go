@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"github.com/hyphateam/hypha/internal/testclock"
 	"strings"
 	"sync"
 	"testing"
@@ -13,32 +14,14 @@ import (
 	"github.com/hyphateam/hypha/internal/testdb"
 )
 
-// credClock is a fixed clock moved by hand.
-type credClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *credClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *credClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-var credStart = time.Unix(1_700_000_000, 0).UTC()
+var credStart = testclock.Start
 
 // eachCredEngine runs fn per engine with a migrated store on a fixed clock.
-func eachCredEngine(t *testing.T, fn func(t *testing.T, db *sqlstore.DB, clock *credClock)) {
+func eachCredEngine(t *testing.T, fn func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock)) {
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			clock := &credClock{now: credStart}
+			clock := testclock.NewClock()
 			db := testdb.Open(t, engine, clock.Now)
 			if _, err := db.Migrate(context.Background(), 0); err != nil {
 				t.Fatalf("migrate: %v", err)
@@ -56,7 +39,7 @@ func wantCode(t *testing.T, err error, code string) {
 }
 
 func TestCredentials_EnsureFirstTeamKey(t *testing.T) {
-	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *credClock) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
 		ctx := context.Background()
 		// Several servers start at once on one database: one key between them.
 		const n = 8
@@ -106,7 +89,7 @@ func TestCredentials_EnsureFirstTeamKey(t *testing.T) {
 }
 
 func TestCredentials_TeamKeys(t *testing.T) {
-	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *credClock) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
 		ctx := context.Background()
 		c := app.NewCredentials(db, app.CredentialsOptions{})
 		secret, k, err := c.CreateTeamKey(ctx, "  alice  ", 90*24*time.Hour)
@@ -169,7 +152,7 @@ func TestCredentials_TeamKeys(t *testing.T) {
 // TestCredentials_AcrossInstances pins down what a second server on the
 // same database sees, and when.
 func TestCredentials_AcrossInstances(t *testing.T) {
-	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *credClock) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
 		ctx := context.Background()
 		a := app.NewCredentials(db, app.CredentialsOptions{})
 		b := app.NewCredentials(db, app.CredentialsOptions{})
@@ -242,7 +225,7 @@ func TestCredentials_AcrossInstances(t *testing.T) {
 }
 
 func TestCredentials_MCPTokens(t *testing.T) {
-	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *credClock) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
 		ctx := context.Background()
 		c := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: 2 * time.Hour})
 		named, err := c.CreateNamedMCPToken(ctx, "g1", "cursor", 0)
@@ -312,7 +295,7 @@ func TestCredentials_MCPTokens(t *testing.T) {
 }
 
 func TestCredentials_ConnectRateLimit(t *testing.T) {
-	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *credClock) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
 		ctx := context.Background()
 		c := app.NewCredentials(db, app.CredentialsOptions{})
 		req := app.ConnectRequest{GroveID: "g1", MachineID: "m1", DaemonID: "gd-1"}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"github.com/hyphateam/hypha/internal/testclock"
 	"math"
 	"strings"
 	"sync"
@@ -16,24 +17,6 @@ import (
 	"github.com/hyphateam/hypha/search"
 	"go.uber.org/goleak"
 )
-
-// jobsClock is a fixed clock shared by the store and the consumer.
-type jobsClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *jobsClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *jobsClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // flakyEmbedder is a fake of an outside embedding provider: it fails its
 // first failFirst calls (all of them when failFirst < 0), and runs hook, if
@@ -65,7 +48,7 @@ func (f *flakyEmbedder) Embed(ctx context.Context, text string) ([]float32, erro
 // retries are due at once.
 type jobsEnv struct {
 	db    hypha.Store
-	clock *jobsClock
+	clock *testclock.Clock
 	emb   *flakyEmbedder
 	jobs  *app.Jobs
 }
@@ -82,7 +65,7 @@ func jobsEngines(t *testing.T, parallel bool, fn func(t *testing.T, e *jobsEnv))
 			if parallel {
 				t.Parallel()
 			}
-			c := &jobsClock{now: time.Unix(1_700_000_000, 0)}
+			c := testclock.NewClock()
 			db := testdb.Open(t, engine, c.Now)
 			if _, err := db.Migrate(t.Context(), 0); err != nil {
 				t.Fatalf("migrate: %v", err)

@@ -8,7 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sync"
+	"github.com/hyphateam/hypha/internal/testclock"
 	"testing"
 	"time"
 
@@ -60,35 +60,13 @@ func testStore(t *testing.T, open OpenFunc) {
 	})
 }
 
-// start is where every fixed clock starts: a whole second, so epoch-second
-// columns compare exactly.
-var start = time.Unix(1_700_000_000, 0).UTC()
-
-// clock is a fixed clock that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *clock) Unix() int64 { return c.Now().Unix() }
+var start = testclock.Start
 
 // setup marks t parallel and opens a store of its own on a fixed clock.
-func setup(t *testing.T, open OpenFunc) (hypha.Store, *clock) {
+func setup(t *testing.T, open OpenFunc) (hypha.Store, *testclock.Clock) {
 	t.Helper()
 	t.Parallel()
-	c := &clock{now: start}
+	c := testclock.NewClock()
 	s := open(t, c.Now)
 	if s == nil {
 		t.Fatal("open returned a nil store")
