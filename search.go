@@ -1,0 +1,67 @@
+package hypha
+
+import "context"
+
+// Search limits, as on the Myco worker (reference §6.4).
+const (
+	DefaultSearchLimit = 10
+	MaxSearchLimit     = 50
+)
+
+// VectorMeta is what the vector index keeps beside each vector: the
+// record's key and the metadata filters apply to (reference §6.3).
+type VectorMeta struct {
+	GroveID         string
+	Table           string
+	MachineID       string
+	ID              string
+	ProjectID       string
+	Status          string
+	ObservationType string
+	SessionID       string
+	SourcePath      string
+	Name            string
+	CreatedAt       int64 // 0 when unknown
+	// Shared marks a record its grove shares with other groves
+	// (sharing_policy cross_grove); only shared records are visible to a
+	// grove that was granted access.
+	Shared bool
+}
+
+// VectorFilter restricts a vector query. Every set field must match; the
+// filter is applied inside the search, so a filtered query still returns
+// topK hits when that many match.
+type VectorFilter struct {
+	// GroveID is the caller's grove: its records are always visible.
+	GroveID string
+	// SharedFrom lists other groves whose shared records are visible too.
+	SharedFrom      []string
+	Tables          []string // any of these tables; empty: all
+	ProjectID       string
+	MachineID       string
+	Status          string
+	ObservationType string
+	SessionID       string
+	SourcePath      string
+	Name            string
+	Since, Until    int64 // created_at range, inclusive; 0: open
+}
+
+// VectorHit is one nearest neighbour, best first.
+type VectorHit struct {
+	Meta  VectorMeta
+	Score float32 // cosine similarity
+}
+
+// VectorIndex is the in-process nearest-neighbour index (Vectorize's
+// replacement). Implementations are safe for concurrent use.
+type VectorIndex interface {
+	// Upsert adds or replaces the vector of meta's record.
+	Upsert(meta VectorMeta, vec []float32) error
+	// Delete removes a record's vector; a missing one is not an error.
+	Delete(groveID, table, machineID, id string)
+	// Search returns at most k hits (k ≤ MaxSearchLimit × 4) for q under f.
+	Search(ctx context.Context, q []float32, k int, f VectorFilter) ([]VectorHit, error)
+	// Len is the number of vectors held.
+	Len() int
+}
