@@ -23,9 +23,6 @@ const (
 // key then filter whole partitions, and the embedding backlog drains at a
 // few hundred records a second. SQLite needs none (Analyze is a no-op).
 type statsRefresher struct {
-	store  hypha.Store
-	logger *slog.Logger
-
 	mu      sync.Mutex
 	written map[string]int64 // rows written since the table's last refresh
 	size    map[string]int64 // rows written before it (a size estimate)
@@ -35,7 +32,7 @@ type statsRefresher struct {
 
 // note records rows written to tables by a committed transaction and
 // starts a refresh in the background when one is due.
-func (r *statsRefresher) note(rows map[string]int64) {
+func (r *statsRefresher) note(store hypha.Store, logger *slog.Logger, rows map[string]int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.written == nil {
@@ -62,8 +59,8 @@ func (r *statsRefresher) note(rows map[string]int64) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := r.store.Analyze(ctx, due); err != nil && r.logger != nil {
-			r.logger.Warn("refresh planner statistics", "tables", due, "err", err)
+		if err := store.Analyze(ctx, due); err != nil && logger != nil {
+			logger.Warn("refresh planner statistics", "tables", due, "err", err)
 		}
 		r.mu.Lock()
 		r.running = false

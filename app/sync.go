@@ -348,8 +348,7 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 		s.projects.Store(p, g)
 	}
 	if chunk.Written > 0 {
-		s.stats.store, s.stats.logger = s.Store, s.Logger
-		s.stats.note(writtenPerTable(items))
+		s.stats.note(s.Store, s.Logger, writtenPerTable(items))
 	}
 	res.Accepted += chunk.Accepted
 	res.Rejected = append(res.Rejected, chunk.Rejected...)
