@@ -54,6 +54,18 @@ type ManifestPage struct {
 	NextCursor string
 }
 
+// EmbeddableQuery selects one page of the keys of a table's embeddable rows
+// in a grove (see Record.Embeddable). Pages follow the key, so rows written
+// meanwhile never shift a page.
+type EmbeddableQuery struct {
+	Table   *Table // a table with a text column
+	GroveID string
+	// AfterMachineID and AfterID are the last key of the previous page;
+	// both "" for the first page.
+	AfterMachineID, AfterID string
+	Limit                   int // 1..10000; 0 means 1000
+}
+
 // RecordQueryStore reads and maintains synced rows beyond single keys.
 type RecordQueryStore interface {
 	ListRecords(ctx context.Context, f RecordFilter) ([]*Record, error)
@@ -68,6 +80,9 @@ type RecordQueryStore interface {
 	// CountEmbeddable counts, per table, the rows that have text to embed
 	// (for spores: only active ones), the population a reindex covers.
 	CountEmbeddable(ctx context.Context, groveID string) (map[string]int64, error)
+	// ListEmbeddableKeys returns one page of the keys CountEmbeddable
+	// counts, in one table, in (machine_id, id) order.
+	ListEmbeddableKeys(ctx context.Context, q EmbeddableQuery) ([]RecordKey, error)
 	// GroveDataBytes estimates the bytes a grove's rows and vectors hold:
 	// the length of every text value and 8 bytes per number. It scans the
 	// grove, so callers cache it.

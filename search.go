@@ -6,6 +6,9 @@ import "context"
 const (
 	DefaultSearchLimit = 10
 	MaxSearchLimit     = 50
+	// MaxVectorTopK is the largest k a vector query accepts: the worker
+	// over-fetches four times the page before its post-filters.
+	MaxVectorTopK = 4 * MaxSearchLimit
 )
 
 // VectorMeta is what the vector index keeps beside each vector: the
@@ -60,7 +63,10 @@ type VectorIndex interface {
 	Upsert(meta VectorMeta, vec []float32) error
 	// Delete removes a record's vector; a missing one is not an error.
 	Delete(groveID, table, machineID, id string)
-	// Search returns at most k hits (k ≤ MaxSearchLimit × 4) for q under f.
+	// Search returns the k hits nearest to q under f, best first; fewer
+	// only when fewer match. f.GroveID is required and 1 ≤ k ≤
+	// MaxVectorTopK, else EInvalid. A zero q is similar to nothing and
+	// returns no hits.
 	Search(ctx context.Context, q []float32, k int, f VectorFilter) ([]VectorHit, error)
 	// Len is the number of vectors held.
 	Len() int

@@ -36,6 +36,7 @@ type Queries interface {
 	RecordQueryStore
 	KVStore
 	EmbeddingStore
+	FullTextStore
 	TeamKeyStore
 	JobStore
 }
@@ -106,4 +107,8 @@ type EmbeddingStore interface {
 	// FindEmbeddings returns the vectors of the keys that have one, in no
 	// particular order. Each key must name its machine.
 	FindEmbeddings(ctx context.Context, keys []RecordKey) ([]*Embedding, error)
+	// DeleteEmbeddingsNotOfModel deletes, in every grove, the vectors made
+	// by another model or of another dimension, and returns how many there
+	// were: two vector spaces are never mixed.
+	DeleteEmbeddingsNotOfModel(ctx context.Context, model string, dims int) (int64, error)
 }

@@ -37,9 +37,20 @@ type healthBody struct {
 	TeamKeyStatus string `json:"team_key_status"`
 	Engine        string `json:"engine"`
 	Timestamp     string `json:"timestamp"`
+	// Embedder is the embedder in use; lexical is true for the built-in
+	// one, whose vectors capture shared words, not meaning.
+	Embedder *embedderBody `json:"embedder,omitempty"`
 	// The grove visibility metrics, only for a caller authenticated for the
 	// grove (see groveMetricsFor).
 	*app.GroveMetrics
+}
+
+// embedderBody is the "embedder" object of /health.
+type embedderBody struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	Dims     int    `json:"dims"`
+	Lexical  bool   `json:"lexical"`
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +63,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		Engine:                 s.Store.Engine(),
 		Timestamp:              time.Now().UTC().Format(time.RFC3339),
 		TeamKeyStatus:          "unknown",
+	}
+	if e := s.Embedder; e != nil {
+		body.Embedder = &embedderBody{Provider: e.Provider, Model: e.Model, Dims: e.Dims, Lexical: e.Lexical}
 	}
 	if s.Health != nil {
 		body.Nodes = s.Health.NodeCount()

@@ -252,6 +252,7 @@ type outcome struct {
 	emb  *hypha.Embedding // embedded
 	drop bool             // record gone or nothing to embed: delete its vector
 	err  error            // failed: retry or dead-letter
+	todo *pendingEmbed    // text still to embed (between decide and embed)
 }
 
 // RunOnce claims at most one batch, works it and acknowledges it. It
@@ -301,8 +302,8 @@ func jobKey(job *hypha.Job) (hypha.RecordKey, bool) {
 	return hypha.RecordKey{Table: t, GroveID: job.GroveID, MachineID: job.MachineID, ID: job.RecordID}, true
 }
 
-// work reads the batch's records and embeds their texts, one row per call;
-// it writes nothing.
+// work reads the batch's records and embeds their texts (see embed); it
+// writes nothing.
 func (j *Jobs) work(ctx context.Context, jobs []*hypha.Job) []outcome {
 	var keys []hypha.RecordKey
 	for _, job := range jobs {
@@ -325,17 +326,19 @@ func (j *Jobs) work(ctx context.Context, jobs []*hypha.Job) []outcome {
 		}
 	}
 	outs := make([]outcome, len(jobs))
+	var todo []int
 	for i, job := range jobs {
-		outs[i] = j.workOne(ctx, job, &rd)
-		if ctx.Err() != nil {
-			break
+		outs[i] = j.decide(job, &rd)
+		if outs[i].todo != nil {
+			todo = append(todo, i)
 		}
 	}
+	j.embed(ctx, outs, todo)
 	return outs
 }
 
-// workOne decides one job from what was read and embeds its text.
-func (j *Jobs) workOne(ctx context.Context, job *hypha.Job, rd *batchRead) outcome {
+// decide settles one job from what was read, or leaves its text to embed.
+func (j *Jobs) decide(job *hypha.Job, rd *batchRead) outcome {
 	key, ok := jobKey(job)
 	if !ok {
 		return outcome{job: job}
@@ -359,21 +362,7 @@ func (j *Jobs) workOne(ctx context.Context, job *hypha.Job, rd *batchRead) outco
 		len(e.Vector) == j.embedder.Dims() {
 		return outcome{job: job}
 	}
-	vec, err := j.embedder.Embed(ctx, text)
-	if err == nil && len(vec) != j.embedder.Dims() {
-		err = fmt.Errorf("the embedder returned %d dimensions, want %d", len(vec), j.embedder.Dims())
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			// Every embedding failure is logged (reference §12.10): a
-			// broken embedder must never look like success.
-			j.log.Warn("embedding failed", "grove", job.GroveID, "lease_id", job.Key, "model", j.embedder.Model(),
-				"attempt", job.Attempts, "max_attempts", j.opts.MaxAttempts, "err", err)
-		}
-		return outcome{job: job, err: &embedError{err}}
-	}
-	return outcome{job: job, emb: &hypha.Embedding{Key: key, Model: j.embedder.Model(), Vector: vec, ContentHash: hash,
-		UpdatedAt: j.opts.Clock().Unix()}}
+	return outcome{job: job, todo: &pendingEmbed{key: key, text: text, hash: hash}}
 }
 
 // embedError marks a failure of the embedder itself, counted in

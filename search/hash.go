@@ -19,6 +19,10 @@ const DefaultHashDims = 384
 // not close. Point Hypha at a real embedding model for semantic search.
 const HashModel = "hypha-lexical-hash-v1"
 
+// ProviderHash names the built-in embedder in the embedder setting and
+// /health.
+const ProviderHash = "hash"
+
 // Feature weights: whole words carry most of the signal, character
 // trigrams make inflections and typos ("embedding", "embeddings",
 // "embeding") land near each other.
@@ -53,6 +57,11 @@ func (h *HashEmbedder) Model() string { return HashModel }
 
 // Dims is the vector length.
 func (h *HashEmbedder) Dims() int { return h.dims }
+
+// Info describes the embedder as lexical: provider "hash".
+func (h *HashEmbedder) Info() hypha.EmbedderInfo {
+	return hypha.EmbedderInfo{Provider: ProviderHash, Model: HashModel, Dims: h.dims, Lexical: true}
+}
 
 // Embed returns the unit vector of text; a text without any letter or
 // digit gives the zero vector.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hyphateam/hypha/search"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
 )
@@ -27,6 +28,16 @@ type Config struct {
 	ShutdownTimeout   time.Duration `key:"shutdown_timeout" env:"HYPHA_SHUTDOWN_TIMEOUT" help:"how long a graceful shutdown waits for in-flight requests"`
 	SchemaCheck       time.Duration `key:"schema_check_interval" env:"HYPHA_SCHEMA_CHECK_INTERVAL" help:"how often a running server re-reads the schema version"`
 	MCPTokenTTL       time.Duration `key:"mcp_token_ttl" env:"HYPHA_MCP_TOKEN_TTL" help:"lifetime of a grove MCP access token minted by /connect, and the default of named ones"`
+	// The embedder: see embedder.go.
+	Embedder            string        `key:"embedder" env:"HYPHA_EMBEDDER" help:"embedder: hash (built in, offline, lexical: matches shared words, not meaning) or openai (any OpenAI-compatible /v1/embeddings endpoint: Ollama, OpenAI, Workers AI)"`
+	EmbeddingURL        string        `key:"embedding_url" env:"HYPHA_EMBEDDING_URL" help:"base URL of the OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434 for Ollama (embedder openai)"`
+	EmbeddingModel      string        `key:"embedding_model" env:"HYPHA_EMBEDDING_MODEL" help:"embedding model name, e.g. nomic-embed-text (embedder openai)"`
+	EmbeddingDimensions int64         `key:"embedding_dimensions" env:"HYPHA_EMBEDDING_DIMENSIONS" help:"length of the model's vectors (required with openai; 0 means 384 for hash)"`
+	EmbeddingAPIKeyEnv  string        `key:"embedding_api_key_env" env:"HYPHA_EMBEDDING_API_KEY_ENV" help:"name of the environment variable that holds the provider's API key, e.g. OPENAI_API_KEY"`
+	EmbeddingAPIKeyFile string        `key:"embedding_api_key_file" env:"HYPHA_EMBEDDING_API_KEY_FILE" help:"file that holds the provider's API key (e.g. a mounted secret)"`
+	EmbeddingTimeout    time.Duration `key:"embedding_timeout" env:"HYPHA_EMBEDDING_TIMEOUT" help:"time limit of one embeddings request (embedder openai)"`
+	EmbeddingBatchSize  int64         `key:"embedding_batch_size" env:"HYPHA_EMBEDDING_BATCH_SIZE" help:"most texts per embeddings request (embedder openai)"`
+	EmbeddingBatchChars int64         `key:"embedding_batch_chars" env:"HYPHA_EMBEDDING_BATCH_CHARS" help:"most characters (UTF-16 units) per embeddings request, so uneven texts cannot overflow the model's context (embedder openai)"`
 }
 
 // DefaultConfig returns the defaults: the embedded SQLite store under
@@ -41,6 +52,11 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   30 * time.Second,
 		SchemaCheck:       5 * time.Second,
 		MCPTokenTTL:       30 * 24 * time.Hour,
+
+		Embedder:            search.ProviderHash,
+		EmbeddingTimeout:    search.DefaultOpenAITimeout,
+		EmbeddingBatchSize:  search.DefaultOpenAIBatchSize,
+		EmbeddingBatchChars: search.DefaultOpenAIBatchUnits,
 	}
 }
 
@@ -84,6 +100,7 @@ func (c *Config) Validate() error {
 	if c.MCPTokenTTL < time.Minute {
 		errs = append(errs, "mcp_token_ttl: must be at least a minute (for example 720h)")
 	}
+	errs = append(errs, c.validateEmbedder()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}

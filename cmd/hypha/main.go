@@ -123,6 +123,7 @@ named by --config (or HYPHA_CONFIG), then defaults.`,
 		m.dbCommand(),
 		m.benchCommand(),
 		m.tokenCommand(),
+		m.searchCommand(),
 		m.versionCommand(),
 	)
 	return root

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/hyphateam/hypha/migrate"
-	"github.com/hyphateam/hypha/search"
 	"github.com/spf13/cobra"
 )
 
@@ -32,7 +32,9 @@ at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
 	}
-	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl"} {
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl",
+		"embedder", "embedding_url", "embedding_model", "embedding_dimensions", "embedding_api_key_env", "embedding_api_key_file",
+		"embedding_timeout", "embedding_batch_size", "embedding_batch_chars"} {
 		addConfigFlag(cmd.Flags(), k)
 	}
 	return cmd
@@ -50,6 +52,10 @@ func (m *Main) serve(ctx context.Context) error {
 // serveStore runs the server on an open store until ctx ends.
 func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) error {
 	log := m.Logger
+	embedder, err := m.newEmbedder()
+	if err != nil {
+		return err
+	}
 	if engine == "sqlite" || m.Config.Migrate {
 		done, err := db.Migrate(ctx, 0)
 		for _, s := range done {
@@ -62,10 +68,22 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	watcher := &app.SchemaWatcher{Check: db.MigrationStatus, Interval: m.Config.SchemaCheck, Logger: log}
 	watcher.Start(ctx)
 	defer watcher.Stop()
-	// The embed queue's consumer (built-in lexical embedder); it idles while
-	// the schema is not usable, and stops before the store closes.
+	// One vector space: a change of embedder deletes the old vectors and
+	// queues every record again, before anything embeds (see
+	// app.EmbeddingModel). The embed queue's consumer idles until then and
+	// while the schema is not usable, and stops before the store closes.
+	info := hypha.DescribeEmbedder(embedder)
+	logEmbedder(log, info)
+	model := &app.EmbeddingModel{Store: db, Embedder: info, Logger: log}
+	if watcher.State().OK {
+		model.Ready(ctx)
+	}
+	pctx, stopProbe := context.WithCancel(ctx)
+	probed := make(chan struct{})
+	go func() { defer close(probed); probeEmbedder(pctx, embedder, log) }()
+	defer func() { stopProbe(); <-probed }()
 	syncer := &app.Sync{Store: db, Logger: log}
-	jobs := app.NewJobs(db, search.NewHashEmbedder(0), log, app.JobsOptions{Ready: func() bool { return watcher.State().OK }, Busy: syncer.Busy})
+	jobs := app.NewJobs(db, embedder, log, app.JobsOptions{Ready: func() bool { return watcher.State().OK && model.Ready(ctx) }, Busy: syncer.Busy})
 	syncer.Jobs = jobs
 	jobs.Start(ctx)
 	defer jobs.Stop()
@@ -79,7 +97,8 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
 	defer stopCreds()
 	v, _ := buildInfo()
-	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Logger: log, PackageVersion: v}
+	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Logger: log, PackageVersion: v,
+		Embedder: &info}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	addr := ln.Addr().String()

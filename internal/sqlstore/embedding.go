@@ -89,3 +89,14 @@ func (q *queries) FindEmbedding(ctx context.Context, key hypha.RecordKey) (*hyph
 	e.Vector, e.ContentHash = v, hash.String
 	return e, nil
 }
+
+// DeleteEmbeddingsNotOfModel deletes every vector of another model or
+// dimension, in all groves.
+func (q *queries) DeleteEmbeddingsNotOfModel(ctx context.Context, model string, dims int) (int64, error) {
+	res, err := q.exec(ctx, "DELETE FROM embeddings WHERE model <> ? OR dims <> ?", model, int64(dims))
+	if err != nil {
+		return 0, q.db.wrap(err, "delete embeddings of other models")
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

@@ -184,6 +184,17 @@ func (q *queries) CountEmbeddings(ctx context.Context, groveID string) (int64, e
 	return n, q.db.wrap(err, "count embeddings")
 }
 
+// embeddableCond is the SQL of hypha.Record.Embeddable for table t: a
+// non-empty text column and, for spores, status 'active'. Counts, reindex
+// and the consumer must agree on it (reference §12.7).
+func embeddableCond(t *hypha.Table) string {
+	cond := fmt.Sprintf("%s IS NOT NULL AND %s <> ''", quote(t.TextColumn), quote(t.TextColumn))
+	if t.Name == "spores" {
+		cond += " AND status = 'active'"
+	}
+	return cond
+}
+
 // CountEmbeddable counts rows with text to embed, per table.
 func (q *queries) CountEmbeddable(ctx context.Context, groveID string) (map[string]int64, error) {
 	var parts []string
@@ -192,11 +203,7 @@ func (q *queries) CountEmbeddable(ctx context.Context, groveID string) (map[stri
 		if t.TextColumn == "" {
 			continue
 		}
-		cond := fmt.Sprintf("%s IS NOT NULL AND %s <> ''", quote(t.TextColumn), quote(t.TextColumn))
-		if t.Name == "spores" {
-			cond += " AND status = 'active'"
-		}
-		parts = append(parts, fmt.Sprintf("SELECT '%s', COUNT(*) FROM %s WHERE grove_id = ? AND %s", t.Name, quote(t.Name), cond))
+		parts = append(parts, fmt.Sprintf("SELECT '%s', COUNT(*) FROM %s WHERE grove_id = ? AND %s", t.Name, quote(t.Name), embeddableCond(t)))
 		args = append(args, groveID)
 	}
 	rows, err := q.query(ctx, strings.Join(parts, " UNION ALL "), args...)
@@ -214,6 +221,41 @@ func (q *queries) CountEmbeddable(ctx context.Context, groveID string) (map[stri
 		out[name] = n
 	}
 	return out, q.db.wrap(rows.Err(), "count embeddable rows")
+}
+
+// ListEmbeddableKeys pages through a table's embeddable rows by key.
+func (q *queries) ListEmbeddableKeys(ctx context.Context, e hypha.EmbeddableQuery) ([]hypha.RecordKey, error) {
+	t := e.Table
+	if t == nil || t.TextColumn == "" {
+		return nil, hypha.Errorf(hypha.EInvalid, "table %v has no text to embed", t)
+	}
+	limit := e.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	limit = min(limit, 10000)
+	where := "grove_id = ? AND " + embeddableCond(t)
+	args := []any{e.GroveID}
+	// The key condition only after the first page (reference §12.5).
+	if e.AfterMachineID != "" || e.AfterID != "" {
+		where += " AND (machine_id, id) > (?, ?)"
+		args = append(args, e.AfterMachineID, e.AfterID)
+	}
+	args = append(args, limit)
+	rows, err := q.query(ctx, fmt.Sprintf("SELECT machine_id, id FROM %s WHERE %s ORDER BY machine_id, id LIMIT ?", quote(t.Name), where), args...)
+	if err != nil {
+		return nil, q.db.wrap(err, "list embeddable "+t.Name)
+	}
+	defer rows.Close()
+	var out []hypha.RecordKey
+	for rows.Next() {
+		k := hypha.RecordKey{Table: t, GroveID: e.GroveID}
+		if err := rows.Scan(&k.MachineID, &k.ID); err != nil {
+			return nil, q.db.wrap(err, "list embeddable "+t.Name)
+		}
+		out = append(out, k)
+	}
+	return out, q.db.wrap(rows.Err(), "list embeddable "+t.Name)
 }
 
 // GroveDataBytes sums the sizes of a grove's values, table by table.

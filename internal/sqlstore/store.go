@@ -250,6 +250,17 @@ func (db *DB) FindEmbeddings(ctx context.Context, keys []hypha.RecordKey) ([]*hy
 	return db.reader().FindEmbeddings(ctx, keys)
 }
 
+// DeleteEmbeddingsNotOfModel deletes vectors of other models.
+func (db *DB) DeleteEmbeddingsNotOfModel(ctx context.Context, model string, dims int) (n int64, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { n, err = q.DeleteEmbeddingsNotOfModel(ctx, model, dims); return err })
+	return n, err
+}
+
+// ListEmbeddableKeys pages through embeddable rows.
+func (db *DB) ListEmbeddableKeys(ctx context.Context, e hypha.EmbeddableQuery) ([]hypha.RecordKey, error) {
+	return db.reader().ListEmbeddableKeys(ctx, e)
+}
+
 // GroveDataBytes estimates a grove's data volume.
 func (db *DB) GroveDataBytes(ctx context.Context, groveID string) (int64, error) {
 	return db.reader().GroveDataBytes(ctx, groveID)
