@@ -12,8 +12,8 @@ const (
 	// MaxKeywordTerms is how many distinct words of a query are searched;
 	// the rest are ignored, so a pasted page cannot make a query slow.
 	MaxKeywordTerms = 32
-	// MaxKeywordTermRunes drops longer words: no engine indexes them
-	// (PostgreSQL ignores words over 2,047 bytes).
+	// MaxKeywordTermRunes drops longer words from queries: PostgreSQL
+	// indexes no word over 2,047 bytes, so neither engine searches them.
 	MaxKeywordTermRunes = 256
 	// FullTextMaxChars is how much of a record's text is indexed: the
 	// first 100,000 characters, so a huge text can neither fail its write
@@ -29,7 +29,7 @@ const (
 type FullTextStore interface {
 	// KeywordSearch returns at most limit hits for the words of query, best
 	// first. limit ≤ 0 means DefaultSearchLimit; it is capped at
-	// 4 × MaxSearchLimit (the over-fetch of a hybrid query).
+	// MaxVectorTopK, the over-fetch of a hybrid query.
 	//
 	// The query is plain words, never a query language: KeywordTerms picks
 	// its words, a record matches when it holds any of them (stemmed,

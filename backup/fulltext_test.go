@@ -45,7 +45,7 @@ func TestRoundTripKeepsKeywordSearch(t *testing.T) {
 // keywordKeys returns the sorted keys a keyword query finds in the grove.
 func keywordKeys(t *testing.T, db *sqlstore.DB, query string) []string {
 	t.Helper()
-	hits, err := db.KeywordSearch(context.Background(), query, 4*hypha.MaxSearchLimit, hypha.VectorFilter{GroveID: groveID})
+	hits, err := db.KeywordSearch(context.Background(), query, hypha.MaxVectorTopK, hypha.VectorFilter{GroveID: groveID})
 	if err != nil {
 		t.Fatalf("KeywordSearch(%q): %v", query, err)
 	}

@@ -138,11 +138,11 @@ func testFullText(t *testing.T, open OpenFunc) {
 	t.Run("Limits", func(t *testing.T) {
 		s, _ := setup(t, open)
 		var recs []*hypha.Record
-		for i := range 4*hypha.MaxSearchLimit + 10 {
+		for i := range hypha.MaxVectorTopK + 10 {
 			recs = append(recs, record(t, "spores", "g", "m", fmt.Sprintf("s%03d", i), map[string]any{"content": "conidia"}))
 		}
 		mustUpsert(t, s, recs...)
-		for _, c := range []struct{ limit, want int }{{0, hypha.DefaultSearchLimit}, {-1, hypha.DefaultSearchLimit}, {1, 1}, {37, 37}, {1000, 4 * hypha.MaxSearchLimit}} {
+		for _, c := range []struct{ limit, want int }{{0, hypha.DefaultSearchLimit}, {-1, hypha.DefaultSearchLimit}, {1, 1}, {37, 37}, {1000, hypha.MaxVectorTopK}} {
 			if got := len(mustKeyword(t, s, "conidia", c.limit, hypha.VectorFilter{GroveID: "g"})); got != c.want {
 				t.Errorf("limit %d: %d hits, want %d", c.limit, got, c.want)
 			}
@@ -266,7 +266,7 @@ func mustKeyword(t testing.TB, s hypha.Queries, query string, limit int, f hypha
 // ("table/machine/id"), in any order.
 func wantKeys(t testing.TB, s hypha.Queries, query string, f hypha.VectorFilter, keys ...string) {
 	t.Helper()
-	if got := hitKeys(mustKeyword(t, s, query, 4*hypha.MaxSearchLimit, f)); !sameSet(got, keys) {
+	if got := hitKeys(mustKeyword(t, s, query, hypha.MaxVectorTopK, f)); !sameSet(got, keys) {
 		t.Fatalf("KeywordSearch(%q, %+v) = %v, want %v", query, f, got, keys)
 	}
 }

@@ -93,7 +93,7 @@ func testFullTextFilters(t *testing.T, open OpenFunc) {
 				want = append(want, r.table+"/"+r.machine+"/"+r.id)
 			}
 		}
-		hits := mustKeyword(t, s, "lichen", 4*hypha.MaxSearchLimit, f)
+		hits := mustKeyword(t, s, "lichen", hypha.MaxVectorTopK, f)
 		for _, h := range hits {
 			if h.Key.GroveID != f.GroveID {
 				t.Fatalf("filter %+v: hit %s of grove %q", f, hitKey(h), h.Key.GroveID)

@@ -37,7 +37,7 @@ func (q *queries) KeywordSearch(ctx context.Context, query string, limit int, f 
 	if limit <= 0 {
 		limit = hypha.DefaultSearchLimit
 	}
-	limit = min(limit, 4*hypha.MaxSearchLimit)
+	limit = min(limit, hypha.MaxVectorTopK)
 	hits := []hypha.KeywordHit{}
 	terms := hypha.KeywordTerms(query)
 	if len(terms) == 0 {

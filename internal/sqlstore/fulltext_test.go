@@ -1,6 +1,8 @@
 package sqlstore_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -126,3 +128,66 @@ func TestFullTextTablesLeftOutOfSchema(t *testing.T) {
 }
 
 var _ hypha.FullTextStore = (*sqlstore.DB)(nil)
+
+// TestFullTextChurn writes, rewrites, deactivates and deletes records at
+// random (SQLite reuses the document ids of deleted rows) and checks every
+// word's hits against what the records say, and SQLite's index integrity.
+func TestFullTextChurn(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		db := testdb.MustOpen(t, engine)
+		words := []string{"amanita", "boletus", "cantharellus", "morchella", "pleurotus", "russula"}
+		type state struct{ text, status string }
+		live := map[string]state{} // "table/id" → what the store holds
+		rng := rand.New(rand.NewPCG(11, 12))
+		for step := range 600 {
+			st := []struct{ table, column string }{{"spores", "content"}, {"plans", "content"}, {"skill_records", "description"}}[rng.IntN(3)]
+			id := fmt.Sprintf("r%d", rng.IntN(15))
+			k := st.table + "/" + id
+			switch rng.IntN(4) {
+			case 0:
+				if _, err := db.DeleteRecords(t.Context(), []hypha.RecordKey{{Table: hypha.LookupTable(st.table), GroveID: "g", MachineID: "m", ID: id}}); err != nil {
+					t.Fatal(err)
+				}
+				delete(live, k)
+			default:
+				s := state{text: words[rng.IntN(len(words))] + " " + words[rng.IntN(len(words))], status: []string{"active", "active", "stale"}[rng.IntN(3)]}
+				if rng.IntN(8) == 0 {
+					s.text = ""
+				}
+				r, err := hypha.NewRecord(hypha.LookupTable(st.table), "g", "m", id, map[string]any{st.column: s.text, "status": s.status, "created_at": int64(step)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.UpsertRecords(t.Context(), []*hypha.Record{r}); err != nil {
+					t.Fatal(err)
+				}
+				live[k] = s
+			}
+		}
+		for _, w := range words {
+			var want []string
+			for k, s := range live {
+				if strings.Contains(s.text, w) && (!strings.HasPrefix(k, "spores/") || s.status == "active") {
+					want = append(want, k)
+				}
+			}
+			slices.Sort(want)
+			hits, err := db.KeywordSearch(t.Context(), w, hypha.MaxVectorTopK, hypha.VectorFilter{GroveID: "g"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, h := range hits {
+				got = append(got, h.Key.Table.Name+"/"+h.Key.ID)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%q: hits %v, want %v", w, got, want)
+			}
+		}
+		if engine == "sqlite" {
+			mustExec(t, db, `INSERT INTO fulltext_index (fulltext_index, rank) VALUES ('integrity-check', 0)`)
+		}
+	})
+}
