@@ -36,7 +36,6 @@ type Queries interface {
 	RecordQueryStore
 	KVStore
 	EmbeddingStore
-	FullTextStore
 	TeamKeyStore
 	JobStore
 }

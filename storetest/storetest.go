@@ -36,7 +36,6 @@ func Run(t *testing.T, open OpenFunc) {
 	t.Run("KVCompareAndSet", func(t *testing.T) { testKVCompareAndSet(t, open) })
 	t.Run("KVList", func(t *testing.T) { testKVList(t, open) })
 	t.Run("Embeddings", func(t *testing.T) { testEmbeddings(t, open) })
-	t.Run("FullText", func(t *testing.T) { testFullText(t, open) })
 	t.Run("Reindex", func(t *testing.T) { testReindex(t, open) })
 	t.Run("Lookups", func(t *testing.T) { testLookups(t, open) })
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, open) })

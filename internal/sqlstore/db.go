@@ -58,15 +58,6 @@ type Dialect interface {
 	// Analyze returns the statement that refreshes planner statistics of
 	// the quoted tables, or "" if the engine needs none.
 	Analyze(quotedTables []string) string
-	// TriggerNames is the query that lists the database's triggers as
-	// (table, trigger) rows; the normalized schema shows them.
-	TriggerNames() string
-	// KeywordSearch returns how the engine matches and ranks the
-	// full-text documents (fulltext_docs, aliased d) holding any of terms:
-	// the FROM clause, the condition, the score (higher is better), and
-	// the value of the one placeholder that from and match hold between
-	// them, the terms in the engine's query syntax.
-	KeywordSearch(terms []string) (from, match, score string, arg any)
 }
 
 // Querier is the part of *sql.DB and *sql.Tx the queries use.

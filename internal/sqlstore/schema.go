@@ -151,9 +151,7 @@ func backupTables(ctx context.Context, db *DB, q Querier) ([]hypha.BackupTable, 
 	return out, nil
 }
 
-// describeSchema introspects every table in the normalized form, the
-// full-text tables excepted, with each table's triggers as key lines
-// ("trigger NAME").
+// describeSchema introspects every table in the normalized form.
 func describeSchema(ctx context.Context, d Dialect, q Querier) (*hypha.SchemaDescription, error) {
 	rows, err := q.QueryContext(ctx, d.TableNames())
 	if err != nil {
@@ -166,16 +164,10 @@ func describeSchema(ctx context.Context, d Dialect, q Querier) (*hypha.SchemaDes
 			rows.Close()
 			return nil, err
 		}
-		if !fullTextTables[n] {
-			names = append(names, n)
-		}
+		names = append(names, n)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	triggers, err := triggersByTable(ctx, d, q)
-	if err != nil {
 		return nil, err
 	}
 	out := &hypha.SchemaDescription{}
@@ -184,28 +176,7 @@ func describeSchema(ctx context.Context, d Dialect, q Querier) (*hypha.SchemaDes
 		if err != nil {
 			return nil, fmt.Errorf("describe %s: %w", name, err)
 		}
-		for _, tr := range triggers[name] {
-			t.Keys = append(t.Keys, "trigger "+tr)
-		}
 		out.Tables = append(out.Tables, *t)
 	}
 	return out, nil
-}
-
-// triggersByTable lists the triggers of each table.
-func triggersByTable(ctx context.Context, d Dialect, q Querier) (map[string][]string, error) {
-	rows, err := q.QueryContext(ctx, d.TriggerNames())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var table, name string
-		if err := rows.Scan(&table, &name); err != nil {
-			return nil, err
-		}
-		out[table] = append(out[table], name)
-	}
-	return out, rows.Err()
 }
