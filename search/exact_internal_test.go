@@ -85,3 +85,69 @@ func randomVector(r *rand.Rand, dims int) []float32 {
 	}
 	return v
 }
+
+// checkPartition verifies a partition's bookkeeping: the key map points
+// at live rows holding that key, the counts agree, the blocks cover the
+// rows, and every code's reference count is the number of rows using it.
+func checkPartition(t *testing.T, p *partition) {
+	t.Helper()
+	live := 0
+	refs := make([]int32, len(p.dict.vals))
+	for i, r := range p.rows {
+		if !r.live {
+			continue
+		}
+		live++
+		m := p.metas[i]
+		if j, ok := p.slots[rowKey{m.Table, m.MachineID, m.ID}]; !ok || int(j) != i {
+			t.Fatalf("row %d (%s) is not in the key map (%d, %v)", i, m.ID, j, ok)
+		}
+		for f, c := range r.codes {
+			refs[c]++
+			if got := p.dict.vals[c]; c != 0 && got == "" {
+				t.Fatalf("row %d field %d has retired code %d", i, f, c)
+			}
+		}
+	}
+	if live != len(p.slots) || live != p.live() {
+		t.Fatalf("%d live rows, %d keys, live() = %d", live, len(p.slots), p.live())
+	}
+	if want := (len(p.rows) + blockRows - 1) / blockRows; len(p.blocks) != want {
+		t.Fatalf("%d blocks for %d rows", len(p.blocks), len(p.rows))
+	}
+	for c := 1; c < len(refs); c++ {
+		if refs[c] != p.dict.refs[c] {
+			t.Fatalf("code %d (%q): %d rows use it, refs = %d", c, p.dict.vals[c], refs[c], p.dict.refs[c])
+		}
+	}
+}
+
+func TestPartitionBookkeepingThroughCompactions(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 13))
+	idx := NewIndex(4)
+	keys := map[string]bool{}
+	epochs := uint64(0)
+	for step := range 60_000 {
+		id := fmt.Sprint(r.IntN(6000))
+		if r.IntN(3) == 0 {
+			idx.Delete("g", "spores", "m", id)
+			delete(keys, id)
+		} else {
+			m := hypha.VectorMeta{GroveID: "g", Table: "spores", MachineID: "m", ID: id,
+				SessionID: fmt.Sprint("s", step/3), Status: []string{"a", "b"}[r.IntN(2)]}
+			if err := idx.Upsert(m, randomVector(r, 4)); err != nil {
+				t.Fatal(err)
+			}
+			keys[id] = true
+		}
+		if p := idx.partition("g", false); p != nil && (p.epoch != epochs || step%5000 == 0) {
+			epochs = p.epoch
+			checkPartition(t, p)
+		}
+	}
+	p := idx.partition("g", false)
+	checkPartition(t, p)
+	if idx.Len() != len(keys) || epochs < 3 {
+		t.Fatalf("Len() = %d, want %d; %d compactions", idx.Len(), len(keys), epochs)
+	}
+}

@@ -1,5 +1,7 @@
-// Package search holds what turns text into something searchable: the
-// built-in embedder and the reference's truncation rule.
+// Package search holds what turns text into something searchable and finds
+// it again: the built-in lexical embedder, the OpenAI-compatible provider,
+// the reference's truncation rule, and the in-process vector index (exact,
+// filter-aware search over per-grove partitions).
 package search
 
 import (

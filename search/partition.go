@@ -128,21 +128,29 @@ func (p *partition) maybeCompact() {
 	}
 }
 
-// compact moves the live rows down over the tombstones (keeping their
-// order), frees the blocks left empty, rebuilds the key map and the
-// dictionary, and bumps the epoch. The caller holds mu for writing.
+// compact fills the tombstones with the last live rows, so it moves at
+// most as many rows as were deleted, frees the blocks left empty, rebuilds
+// the dictionary if most of its codes are retired, and bumps the epoch.
+// The caller holds mu for writing.
 func (p *partition) compact() {
-	w := 0
-	for i := range p.rows {
-		if !p.rows[i].live {
-			continue
+	lo, hi := 0, len(p.rows)-1
+	for {
+		for lo < hi && p.rows[lo].live {
+			lo++
 		}
-		if i != w {
-			copy(p.vector(w), p.vector(i))
-			p.rows[w], p.metas[w] = p.rows[i], p.metas[i]
+		for hi > lo && !p.rows[hi].live {
+			hi--
 		}
-		w++
+		if lo >= hi {
+			break
+		}
+		copy(p.vector(lo), p.vector(hi))
+		p.rows[lo], p.metas[lo] = p.rows[hi], p.metas[hi]
+		p.rows[hi], p.metas[hi] = row{}, hypha.VectorMeta{}
+		m := &p.metas[lo]
+		p.slots[rowKey{m.Table, m.MachineID, m.ID}] = int32(lo)
 	}
+	w := len(p.rows) - p.dead
 	clear(p.metas[w:])
 	p.rows, p.metas = p.rows[:w], p.metas[:w]
 	nb := (w + blockRows - 1) / blockRows
@@ -151,13 +159,13 @@ func (p *partition) compact() {
 	if w < cap(p.rows)/4 { // give back most of the memory after a mass delete
 		p.rows, p.metas = append([]row(nil), p.rows...), append([]hypha.VectorMeta(nil), p.metas...)
 	}
-	p.dict = newDictionary()
-	clear(p.slots)
-	for i := range p.rows {
-		r, m := p.dict.internRow(p.metas[i])
-		r.live = true
-		p.rows[i], p.metas[i] = r, m
-		p.slots[rowKey{m.Table, m.MachineID, m.ID}] = int32(i)
+	if p.dict.wasted() {
+		p.dict = newDictionary()
+		for i := range p.rows {
+			r, m := p.dict.internRow(p.metas[i])
+			r.live = true
+			p.rows[i], p.metas[i] = r, m
+		}
 	}
 	p.dead = 0
 	p.epoch++
