@@ -127,15 +127,11 @@ func (db *DB) ImportRows(ctx context.Context, table string, columns []string, ro
 			var b strings.Builder
 			fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", quote(table), strings.Join(quoted, ", "))
 			args := make([]any, 0, (hi-lo)*len(columns))
-			ph := placeholders(len(columns))
+			b.WriteString(valuesRows(hi-lo, placeholders(len(columns))))
 			for j := lo; j < hi; j++ {
 				if len(rows[j]) != len(columns) {
 					return hypha.Errorf(hypha.EInvalid, "row of %s has %d values for %d columns", table, len(rows[j]), len(columns))
 				}
-				if j > lo {
-					b.WriteString(", ")
-				}
-				b.WriteString(ph)
 				for i, v := range rows[j] {
 					args = append(args, portable(types[i], v))
 				}

@@ -241,6 +241,12 @@ func placeholders(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }
 
+// valuesRows returns n copies of one VALUES row such as "(?, ?)", joined
+// with commas, for multi-row inserts.
+func valuesRows(n int, row string) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
 // chunks calls fn with successive index ranges of at most size items.
 func chunks(n, size int, fn func(lo, hi int) error) error {
 	for lo := 0; lo < n; lo += size {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/hyphateam/hypha"
 )
@@ -35,14 +34,8 @@ func (q *queries) PutEmbeddings(ctx context.Context, embs []*hypha.Embedding) er
 		return slices.Compare(a[:], b[:]) < 0
 	})
 	return chunks(len(rows), maxParams/perRow, func(lo, hi int) error {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO embeddings (grove_id, table_name, machine_id, record_id, model, dims, vector, content_hash, updated_at) VALUES `)
 		args := make([]any, 0, (hi-lo)*perRow)
-		for j, e := range rows[lo:hi] {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		for _, e := range rows[lo:hi] {
 			at := e.UpdatedAt
 			if at == 0 {
 				at = now
@@ -50,9 +43,10 @@ func (q *queries) PutEmbeddings(ctx context.Context, embs []*hypha.Embedding) er
 			args = append(args, e.Key.GroveID, e.Key.Table.Name, e.Key.MachineID, e.Key.ID, e.Model, int64(len(e.Vector)),
 				hypha.EncodeVector(e.Vector), nullString(e.ContentHash), at)
 		}
-		b.WriteString(` ON CONFLICT (grove_id, table_name, machine_id, record_id) DO UPDATE SET model = excluded.model, dims = excluded.dims,
-			vector = excluded.vector, content_hash = excluded.content_hash, updated_at = excluded.updated_at`)
-		_, err := q.exec(ctx, b.String(), args...)
+		query := `INSERT INTO embeddings (grove_id, table_name, machine_id, record_id, model, dims, vector, content_hash, updated_at) VALUES ` +
+			valuesRows(hi-lo, "(?, ?, ?, ?, ?, ?, ?, ?, ?)") + ` ON CONFLICT (grove_id, table_name, machine_id, record_id) DO UPDATE SET model = excluded.model, dims = excluded.dims,
+			vector = excluded.vector, content_hash = excluded.content_hash, updated_at = excluded.updated_at`
+		_, err := q.exec(ctx, query, args...)
 		return q.db.wrap(err, "put embeddings")
 	})
 }

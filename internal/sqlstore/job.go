@@ -57,25 +57,19 @@ func (q *queries) EnqueueJobs(ctx context.Context, jobs []*hypha.Job) error {
 	now := q.now()
 	rows := sortedJobs(jobs)
 	err := chunks(len(rows), maxParams/perRow, func(lo, hi int) error {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO jobs (kind, grove_id, key, table_name, machine_id, record_id, payload, attempts, run_at, generation,
-			created_at, updated_at) VALUES `)
 		args := make([]any, 0, (hi-lo)*perRow)
-		for i, j := range rows[lo:hi] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)")
+		for _, j := range rows[lo:hi] {
 			runAt := j.RunAt
 			if runAt == 0 {
 				runAt = now
 			}
 			args = append(args, j.Kind, j.GroveID, j.Key, j.TableName, j.MachineID, j.RecordID, payloadText(j.Payload), runAt, now, now)
 		}
-		b.WriteString(` ON CONFLICT (kind, grove_id, key) DO UPDATE SET table_name = excluded.table_name,
+		query := `INSERT INTO jobs (kind, grove_id, key, table_name, machine_id, record_id, payload, attempts, run_at, generation,
+			created_at, updated_at) VALUES ` + valuesRows(hi-lo, "(?, ?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)") + ` ON CONFLICT (kind, grove_id, key) DO UPDATE SET table_name = excluded.table_name,
 			machine_id = excluded.machine_id, record_id = excluded.record_id, payload = excluded.payload, attempts = 0,
-			run_at = excluded.run_at, generation = jobs.generation + 1, last_error = NULL, updated_at = excluded.updated_at`)
-		_, err := q.exec(ctx, b.String(), args...)
+			run_at = excluded.run_at, generation = jobs.generation + 1, last_error = NULL, updated_at = excluded.updated_at`
+		_, err := q.exec(ctx, query, args...)
 		return q.db.wrap(err, "enqueue jobs")
 	})
 	if err != nil {

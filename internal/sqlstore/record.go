@@ -111,19 +111,11 @@ func (q *queries) UpsertRecords(ctx context.Context, recs []*hypha.Record) ([]bo
 		s := sqlFor(g.t)
 		per := maxParams / s.perRow
 		err := chunks(len(g.idx), per, func(lo, hi int) error {
-			var b strings.Builder
-			b.WriteString(s.insert)
 			args := make([]any, 0, (hi-lo)*s.perRow)
-			row := placeholders(s.perRow)
 			for j := lo; j < hi; j++ {
-				if j > lo {
-					b.WriteString(", ")
-				}
-				b.WriteString(row)
 				args = appendRecordArgs(args, recs[g.idx[j]], now)
 			}
-			b.WriteString(s.conflict)
-			rows, err := q.query(ctx, b.String(), args...)
+			rows, err := q.query(ctx, s.insert+valuesRows(hi-lo, placeholders(s.perRow))+s.conflict, args...)
 			if err != nil {
 				return q.db.wrap(err, "upsert "+g.t.Name)
 			}
