@@ -10,16 +10,38 @@ type RecordFilter struct {
 	GroveID   string
 	MachineID string // "" for any machine
 	ProjectID string // "" for any project
-	Equals    []ColumnValue
-	OrderBy   []OrderBy // default: machine_id, id
-	Limit     int       // 1..1000; 0 means 100
-	Offset    int
+	// SharedFrom lists other groves whose rows shared across groves
+	// (sharing_policy "cross_grove") are selected too; only tables with a
+	// sharing_policy column (Table.Shareable) have such rows.
+	SharedFrom []string
+	// PublicOnly selects only rows marked public (sharing_policy
+	// "public"): the anonymous MCP tier.
+	PublicOnly bool
+	Equals     []ColumnValue
+	// AtLeast are inclusive lower bounds: Column >= Value.
+	AtLeast []ColumnValue
+	// Contains are substring conditions on text columns: the Value string
+	// occurs in Column, ASCII letters compared case-insensitively (as the
+	// SQLite LIKE of the Myco worker's myco_spores search).
+	Contains []ColumnValue
+	// In, when set, keeps rows whose column holds one of the values (at
+	// most 1,000).
+	In      *ColumnIn
+	OrderBy []OrderBy // default: machine_id, id
+	Limit   int       // 1..1000; 0 means 100
+	Offset  int
 }
 
 // ColumnValue is one equality condition of a RecordFilter.
 type ColumnValue struct {
 	Column string
 	Value  any
+}
+
+// ColumnIn is the IN condition of a RecordFilter.
+type ColumnIn struct {
+	Column string
+	Values []any
 }
 
 // OrderBy is one sort key of a RecordFilter.

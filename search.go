@@ -9,6 +9,9 @@ const (
 	// MaxVectorTopK is the largest k a vector query accepts: the worker
 	// over-fetches four times the page before its post-filters.
 	MaxVectorTopK = 4 * MaxSearchLimit
+	// MaxSearchQueryBytes bounds a query's text; the embedder reads only
+	// its first 8,000 characters anyway.
+	MaxSearchQueryBytes = 32 << 10
 )
 
 // VectorMeta is what the vector index keeps beside each vector: the
@@ -29,6 +32,9 @@ type VectorMeta struct {
 	// (sharing_policy cross_grove); only shared records are visible to a
 	// grove that was granted access.
 	Shared bool
+	// Public marks a record its grove made public (sharing_policy
+	// public), the only ones the anonymous tier searches.
+	Public bool
 }
 
 // VectorFilter restricts a vector query. Every set field must match; the
@@ -38,7 +44,9 @@ type VectorFilter struct {
 	// GroveID is the caller's grove: its records are always visible.
 	GroveID string
 	// SharedFrom lists other groves whose shared records are visible too.
-	SharedFrom      []string
+	SharedFrom []string
+	// PublicOnly keeps only records marked Public (the anonymous tier).
+	PublicOnly      bool
 	Tables          []string // any of these tables; empty: all
 	ProjectID       string
 	MachineID       string
@@ -70,4 +78,48 @@ type VectorIndex interface {
 	Search(ctx context.Context, q []float32, k int, f VectorFilter) ([]VectorHit, error)
 	// Len is the number of vectors held.
 	Len() int
+}
+
+// Search modes of GET /search and myco_search.
+const (
+	SearchHybrid   = "hybrid"   // reciprocal rank fusion of both (the default)
+	SearchSemantic = "semantic" // vector similarity only, as the Myco worker
+	SearchKeyword  = "keyword"  // full-text only
+)
+
+// SearchQuery is one search request of a grove (reference §2.2, §6.4).
+type SearchQuery struct {
+	Text  string // required, non-blank
+	Mode  string // SearchHybrid when ""
+	Limit int    // 1..MaxSearchLimit; 0 means DefaultSearchLimit
+	// Types are table names (sessions, spores, plans, artifacts,
+	// skill_records); empty: all.
+	Types                                  []string
+	ProjectID, MachineID, Status           string
+	ObservationType, SessionID, SourcePath string
+	Name                                   string
+	Since, Until                           int64 // created_at bounds, inclusive; 0: open
+	ReleaseState, ReleaseConfidence        string
+	// PublicOnly restricts the search to records their grove marks public
+	// (sharing_policy "public"): the anonymous MCP tier.
+	PublicOnly bool
+}
+
+// SearchResult is Myco's CloudSearchResult (reference §6.5).
+type SearchResult struct {
+	ID        string         `json:"id"`
+	MachineID string         `json:"machine_id"`
+	Type      string         `json:"type"`
+	Title     string         `json:"title"`
+	Preview   string         `json:"preview"`
+	Score     float64        `json:"score"`
+	Data      map[string]any `json:"data"`
+	Metadata  map[string]any `json:"metadata"`
+	Retrieve  *RetrieveHint  `json:"retrieve,omitempty"`
+}
+
+// RetrieveHint names the MCP tool call that fetches a result in full.
+type RetrieveHint struct {
+	Tool  string         `json:"tool"`
+	Input map[string]any `json:"input"`
 }

@@ -36,6 +36,8 @@ type Queries interface {
 	RecordQueryStore
 	KVStore
 	EmbeddingStore
+	SearchIndexStore
+	GrantStore
 	TeamKeyStore
 	JobStore
 }

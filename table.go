@@ -43,7 +43,18 @@ type Table struct {
 	InManifest  bool     // listed by /manifest (every table with an id)
 	RecordType  bool     // readable through /records/:type/:id
 	MinProtocol int      // lowest sync protocol version that carries the table
+	// Shareable tables have a sharing_policy column (SharingPrivate when
+	// NULL): a record may be shared with granted groves or made public.
+	Shareable bool
 }
+
+// Sharing policies of a record (column sharing_policy of Shareable tables).
+const (
+	ColSharingPolicy  = "sharing_policy"
+	SharingPrivate    = "private"     // its grove only (also NULL and any other value)
+	SharingCrossGrove = "cross_grove" // also groves granted access to its grove
+	SharingPublic     = "public"      // also the anonymous MCP tier, when its grove enables it
+)
 
 // Common columns every synced table has besides its declared ones.
 const (
@@ -82,7 +93,7 @@ var SyncedTables = []*Table{
 		Columns: []Column{text("agent"), text("user"), text("project_root"), text("branch"), integer("started_at"), integer("ended_at"),
 			textDef("status", "active"), intDef("prompt_count", 0), intDef("tool_count", 0), text("title"), text("summary"),
 			text("transcript_path"), text("parent_session_id"), text("parent_session_reason"), intDef("processed", 0),
-			text("content_hash"), integer("created_at")}},
+			text("content_hash"), integer("created_at"), text("sharing_policy")}, Shareable: true},
 	{Name: "prompt_batches", Scope: ScopeProject, ContentHash: true, InManifest: true, MinProtocol: 1,
 		Columns: []Column{text("session_id"), integer("parent_prompt_batch_id"), textDef("kind", "initial"), textDef("origin", "human"),
 			integer("prompt_number"), text("user_prompt"), text("response_summary"), text("classification"), integer("started_at"),
@@ -91,7 +102,7 @@ var SyncedTables = []*Table{
 	{Name: "spores", Scope: ScopeProject, TextColumn: "content", ContentHash: true, InManifest: true, RecordType: true, MinProtocol: 1,
 		Columns: []Column{text("agent_id"), text("session_id"), integer("prompt_batch_id"), text("observation_type"),
 			textDef("status", "active"), text("content"), text("context"), intDef("importance", 5), text("file_path"), text("tags"),
-			text("content_hash"), text("properties"), integer("created_at"), integer("updated_at")}},
+			text("content_hash"), text("properties"), integer("created_at"), integer("updated_at"), text("sharing_policy")}, Shareable: true},
 	{Name: "entities", Scope: ScopeProject, InManifest: true, MinProtocol: 1,
 		Columns: []Column{text("agent_id"), text("type"), text("name"), text("properties"), integer("first_seen"), integer("last_seen"),
 			textDef("status", "active")}},
@@ -106,12 +117,12 @@ var SyncedTables = []*Table{
 	{Name: "plans", Scope: ScopeProject, TextColumn: "content", ContentHash: true, InManifest: true, RecordType: true, MinProtocol: 1,
 		Columns: []Column{text("logical_key"), textDef("status", "active"), text("author"), text("title"), text("content"),
 			text("source_path"), text("tags"), text("session_id"), integer("prompt_batch_id"), text("content_hash"),
-			intDef("processed", 0), integer("created_at"), integer("updated_at")}},
+			intDef("processed", 0), integer("created_at"), integer("updated_at"), text("sharing_policy")}, Shareable: true},
 	{Name: "artifacts", Scope: ScopeProject, TextColumn: "content", InManifest: true, RecordType: true, MinProtocol: 1,
 		Columns: []Column{text("artifact_type"), text("source_path"), text("title"), text("content"), text("last_captured_by"),
-			text("tags"), integer("created_at"), integer("updated_at")}},
+			text("tags"), integer("created_at"), integer("updated_at"), text("sharing_policy")}, Shareable: true},
 	{Name: "digest_extracts", Scope: ScopeProject, InManifest: true, MinProtocol: 1,
-		Columns: []Column{text("agent_id"), integer("tier"), text("content"), text("substrate_hash"), integer("generated_at")}},
+		Columns: []Column{text("agent_id"), integer("tier"), text("content"), text("substrate_hash"), integer("generated_at"), text("sharing_policy")}, Shareable: true},
 	{Name: "skill_candidates", Scope: ScopeProject, InManifest: true, MinProtocol: 1,
 		Columns: []Column{text("agent_id"), text("topic"), text("rationale"), realDef("confidence", 0), textDef("status", "identified"),
 			textDef("source_ids", "[]"), text("skill_id"), text("supersedes"), text("evidence_bundle_id"), realCol("quality_score"),
@@ -120,7 +131,7 @@ var SyncedTables = []*Table{
 	{Name: "skill_records", Scope: ScopeProject, TextColumn: "description", InManifest: true, RecordType: true, MinProtocol: 1,
 		Columns: []Column{text("agent_id"), text("name"), text("display_name"), text("description"), textDef("status", "active"),
 			intDef("generation", 1), text("candidate_id"), textDef("source_ids", "[]"), text("path"), intDef("usage_count", 0),
-			integer("last_used_at"), integer("created_at"), integer("updated_at"), textDef("properties", "{}")}},
+			integer("last_used_at"), integer("created_at"), integer("updated_at"), textDef("properties", "{}"), text("sharing_policy")}, Shareable: true},
 	{Name: "skill_lineage", Scope: ScopeProject, InManifest: true, MinProtocol: 3,
 		Columns: []Column{text("skill_id"), integer("generation"), text("action"), text("rationale"), textDef("source_ids_added", "[]"),
 			text("content_snapshot"), integer("created_at")}},

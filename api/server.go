@@ -34,6 +34,7 @@ type Server struct {
 	Health         *app.Health // node count for /health; nil shows 0
 	Sync           *app.Sync
 	Jobs           *app.Jobs
+	Search         *app.Search         // GET /search; nil answers 503
 	Embedder       *hypha.EmbedderInfo // the embedder /health names; nil omits it
 	Logger         *slog.Logger
 	PackageVersion string
@@ -54,6 +55,7 @@ func (s *Server) Handler() http.Handler {
 	s.syncRoutes(mux)
 	s.jobRoutes(mux)
 	s.reindexRoutes(mux)
+	s.searchRoutes(mux)
 	// Unknown routes: authentication first, as on the Myco worker, so an
 	// unauthenticated caller learns nothing about which routes exist.
 	mux.Handle("/", s.guard(groveRead, s.handleNotFound))

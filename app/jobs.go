@@ -47,6 +47,9 @@ type JobsOptions struct {
 	// Clock dates retries and statistics; the store's clock when nil. It
 	// must agree with the store's, which decides when a job is due.
 	Clock func() time.Time
+	// Indexed, when set, is called after a batch that changed the search
+	// index committed, so this server's vector index catches up at once.
+	Indexed func()
 	// Ready, when set, pauses the consumer while it returns false (for
 	// example while the schema is behind and the jobs table may not exist).
 	Ready func() bool
@@ -220,7 +223,7 @@ func (j *Jobs) analyzeBacklog(ctx context.Context, n int) {
 		return
 	}
 	j.analyzed, j.sinceAnalyze = true, 0
-	tables := []string{"jobs", "embeddings"}
+	tables := []string{"jobs", "embeddings", "search_docs"}
 	for _, t := range hypha.SyncedTables {
 		if t.TextColumn != "" {
 			tables = append(tables, t.Name) // the consumer reads the records it embeds
@@ -250,7 +253,8 @@ func (j *Jobs) deferWhileBusy(ctx context.Context) {
 type outcome struct {
 	job  *hypha.Job
 	emb  *hypha.Embedding // embedded
-	drop bool             // record gone or nothing to embed: delete its vector
+	doc  *hypha.SearchDoc // the record's search document, written whatever the vector's fate
+	drop bool             // record gone or nothing to embed: remove its document and vector
 	err  error            // failed: retry or dead-letter
 	todo *pendingEmbed    // text still to embed (between decide and embed)
 }
@@ -353,16 +357,18 @@ func (j *Jobs) decide(job *hypha.Job, rd *batchRead) outcome {
 	case !rec.Embeddable():
 		return outcome{job: job, drop: true} // inactive spore or emptied text
 	}
+	doc := hypha.NewSearchDoc(rec)
 	text := search.TruncateForEmbedding(rec.Text())
 	sum := sha256.Sum256([]byte(text))
 	hash := hex.EncodeToString(sum[:])
 	// The same text embedded by the same model needs no new vector (a
-	// session whose counters changed but whose summary did not).
+	// session whose counters changed but whose summary did not); its
+	// document is still rewritten, as its metadata may have changed.
 	if e := rd.embs[recordKeyString(key)]; e != nil && e.Model == j.embedder.Model() && e.ContentHash == hash &&
 		len(e.Vector) == j.embedder.Dims() {
-		return outcome{job: job}
+		return outcome{job: job, doc: doc}
 	}
-	return outcome{job: job, todo: &pendingEmbed{key: key, text: text, hash: hash}}
+	return outcome{job: job, doc: doc, todo: &pendingEmbed{key: key, text: text, hash: hash}}
 }
 
 // embedError marks a failure of the embedder itself, counted in
@@ -378,6 +384,7 @@ func (j *Jobs) finish(ctx context.Context, outs []outcome) error {
 	now := j.opts.Clock()
 	var drops []hypha.RecordKey
 	var embs []*hypha.Embedding
+	var docs []*hypha.SearchDoc
 	var done, failed []*hypha.Job
 	stats := map[string]*hypha.SyncStats{}
 	statsOf := func(grove string) *hypha.SyncStats {
@@ -391,6 +398,11 @@ func (j *Jobs) finish(ctx context.Context, outs []outcome) error {
 	failErrs := map[*hypha.Job]error{}
 	for _, o := range outs {
 		st := statsOf(o.job.GroveID)
+		if o.doc != nil {
+			// Keyword search needs no vector: a record whose embedding
+			// failed is still found by its words.
+			docs = append(docs, o.doc)
+		}
 		switch {
 		case o.err != nil:
 			failed = append(failed, o.job)
@@ -438,12 +450,17 @@ func (j *Jobs) finish(ctx context.Context, outs []outcome) error {
 			delta[g] = &c
 		}
 		if len(drops) > 0 {
-			if err := tx.DeleteEmbeddings(ctx, drops); err != nil {
+			if err := tx.RemoveSearchDocs(ctx, drops); err != nil {
 				return err
 			}
 		}
 		if len(embs) > 0 {
 			if err := tx.PutEmbeddings(ctx, embs); err != nil {
+				return err
+			}
+		}
+		if len(docs) > 0 {
+			if err := tx.PutSearchDocs(ctx, docs); err != nil {
 				return err
 			}
 		}
@@ -483,6 +500,9 @@ func (j *Jobs) finish(ctx context.Context, outs []outcome) error {
 		// PostgreSQL, or the database blinked: try once more rather than
 		// leave the batch to its lease.
 		err = j.store.InTx(ctx, ack)
+	}
+	if err == nil && (len(drops) > 0 || len(docs) > 0) && j.opts.Indexed != nil {
+		j.opts.Indexed()
 	}
 	return err
 }

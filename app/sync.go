@@ -266,7 +266,11 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 			}
 		}
 		var upserts []*hypha.Record
-		var deletes, embeds []hypha.RecordKey
+		// unindex are records that left the search: their vectors go now,
+		// their search documents when the consumer runs their jobs (it
+		// finds nothing to index and removes them). Searches never show
+		// them meanwhile: results are read back from the records.
+		var deletes, embeds, unindex []hypha.RecordKey
 		for _, it := range items {
 			switch it.op {
 			case "upsert":
@@ -306,6 +310,7 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 				if err := tx.DeleteEmbeddings(ctx, stale); err != nil {
 					return err
 				}
+				unindex = append(unindex, stale...)
 			}
 		}
 		if len(deletes) > 0 {
@@ -326,9 +331,10 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 				if err := tx.DeleteEmbeddings(ctx, vecs); err != nil {
 					return err
 				}
+				unindex = append(unindex, vecs...)
 			}
 		}
-		if err := s.scheduleEmbeds(ctx, tx, grove, embeds); err != nil {
+		if err := s.scheduleEmbeds(ctx, tx, grove, append(embeds, unindex...)); err != nil {
 			return err
 		}
 		chunk.Embeds = len(embeds)

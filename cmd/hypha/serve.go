@@ -83,7 +83,15 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	go func() { defer close(probed); probeEmbedder(pctx, embedder, log) }()
 	defer func() { stopProbe(); <-probed }()
 	syncer := &app.Sync{Store: db, Logger: log}
-	jobs := app.NewJobs(db, embedder, log, app.JobsOptions{Ready: func() bool { return watcher.State().OK && model.Ready(ctx) }, Busy: syncer.Busy})
+	ready := func() bool { return watcher.State().OK && model.Ready(ctx) }
+	// The in-memory vector index: built from the store once the schema
+	// and the embedding model are settled, then kept current from the
+	// store's search change sequence (this server's consumer wakes it).
+	vectors := &app.VectorIndex{Store: db, Dims: embedder.Dims(), Logger: log, Ready: ready}
+	vectors.Start(ctx)
+	defer vectors.Stop()
+	searcher := &app.Search{Store: db, Embedder: embedder, Vectors: vectors, Logger: log}
+	jobs := app.NewJobs(db, embedder, log, app.JobsOptions{Ready: ready, Busy: syncer.Busy, Indexed: vectors.Notify})
 	syncer.Jobs = jobs
 	jobs.Start(ctx)
 	defer jobs.Stop()
@@ -97,7 +105,7 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
 	defer stopCreds()
 	v, _ := buildInfo()
-	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Logger: log, PackageVersion: v,
+	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Search: searcher, Logger: log, PackageVersion: v,
 		Embedder: &info}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

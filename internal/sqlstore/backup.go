@@ -103,7 +103,7 @@ func (db *DB) ImportRows(ctx context.Context, table string, columns []string, ro
 	}
 	// The same tables as BackupTables lists: with a primary key (no views),
 	// neither the migrations' bookkeeping nor SQLite's own.
-	if table == "schema_migrations" || strings.HasPrefix(table, "sqlite_") || len(t.Columns) == 0 || len(t.PrimaryKey) == 0 {
+	if table == "schema_migrations" || strings.HasPrefix(table, "sqlite_") || searchTables[table] || len(t.Columns) == 0 || len(t.PrimaryKey) == 0 {
 		return 0, hypha.Errorf(hypha.EInvalid, "the database has no table %q: is it older than the export?", table)
 	}
 	known := map[string]hypha.ColumnType{}

@@ -58,6 +58,8 @@ type Dialect interface {
 	// Analyze returns the statement that refreshes planner statistics of
 	// the quoted tables, or "" if the engine needs none.
 	Analyze(quotedTables []string) string
+	// FullText is the engine's keyword index.
+	FullText() FullText
 }
 
 // Querier is the part of *sql.DB and *sql.Tx the queries use.

@@ -23,12 +23,22 @@ func checkColumn(t *hypha.Table, name string) (string, error) {
 	return "", hypha.Errorf(hypha.EInvalid, "table %s has no column %q", t.Name, name)
 }
 
+// likeEscaper escapes the wildcards of a LIKE pattern (ESCAPE '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // ListRecords returns the rows a filter selects.
 func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hypha.Record, error) {
 	t := f.Table
 	s := sqlFor(t)
+	if f.PublicOnly && !t.Shareable {
+		return nil, nil // only shareable tables have public rows
+	}
 	where := []string{"grove_id = ?"}
 	args := []any{f.GroveID}
+	if t.Shareable {
+		vis, visArgs := visibleGroves("", f.GroveID, f.SharedFrom, f.PublicOnly)
+		where, args = []string{vis}, visArgs
+	}
 	if f.MachineID != "" {
 		where, args = append(where, "machine_id = ?"), append(args, f.MachineID)
 	}
@@ -41,6 +51,39 @@ func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hyp
 			return nil, err
 		}
 		where, args = append(where, col+" = ?"), append(args, cv.Value)
+	}
+	for _, cv := range f.AtLeast {
+		col, err := checkColumn(t, cv.Column)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, col+" >= ?"), append(args, cv.Value)
+	}
+	for _, cv := range f.Contains {
+		col, err := checkColumn(t, cv.Column)
+		if err != nil {
+			return nil, err
+		}
+		s, ok := cv.Value.(string)
+		if !ok {
+			return nil, hypha.Errorf(hypha.EInvalid, "a substring condition on %s needs a string", cv.Column)
+		}
+		// LOWER is ASCII-only on both engines (SQLite's built-in, and
+		// PostgreSQL under the "C" collation), so both match alike.
+		where, args = append(where, "LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'"), append(args, "%"+likeEscaper.Replace(s)+"%")
+	}
+	if f.In != nil {
+		col, err := checkColumn(t, f.In.Column)
+		if err != nil {
+			return nil, err
+		}
+		if len(f.In.Values) == 0 {
+			return nil, nil
+		}
+		if len(f.In.Values) > 1000 {
+			return nil, hypha.Errorf(hypha.EInvalid, "at most 1000 values in a list filter, got %d", len(f.In.Values))
+		}
+		where, args = append(where, col+" IN "+placeholders(len(f.In.Values))), append(args, f.In.Values...)
 	}
 	order := f.OrderBy
 	if len(order) == 0 {
@@ -158,6 +201,9 @@ func (q *queries) DeleteMachineRows(ctx context.Context, groveID, machineID stri
 		args := append([]any{groveID, machineID}, names...)
 		if _, err := q.exec(ctx, "DELETE FROM embeddings WHERE grove_id = ? AND machine_id = ? AND table_name IN "+placeholders(len(names)), args...); err != nil {
 			return nil, q.db.wrap(err, "delete embeddings")
+		}
+		if err := q.removeSearchDocs(ctx, "grove_id = ? AND machine_id = ? AND table_name IN "+placeholders(len(names)), args); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -151,7 +151,8 @@ func backupTables(ctx context.Context, db *DB, q Querier) ([]hypha.BackupTable, 
 	return out, nil
 }
 
-// describeSchema introspects every table in the normalized form.
+// describeSchema introspects every table in the normalized form, the
+// search tables excepted (see searchTables).
 func describeSchema(ctx context.Context, d Dialect, q Querier) (*hypha.SchemaDescription, error) {
 	rows, err := q.QueryContext(ctx, d.TableNames())
 	if err != nil {
@@ -164,7 +165,9 @@ func describeSchema(ctx context.Context, d Dialect, q Querier) (*hypha.SchemaDes
 			rows.Close()
 			return nil, err
 		}
-		names = append(names, n)
+		if !searchTables[n] {
+			names = append(names, n)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -265,3 +265,59 @@ func (db *DB) ListEmbeddableKeys(ctx context.Context, e hypha.EmbeddableQuery) (
 func (db *DB) GroveDataBytes(ctx context.Context, groveID string) (int64, error) {
 	return db.reader().GroveDataBytes(ctx, groveID)
 }
+
+// PutSearchDocs writes search documents in one transaction.
+func (db *DB) PutSearchDocs(ctx context.Context, docs []*hypha.SearchDoc) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.PutSearchDocs(ctx, docs) })
+}
+
+// RemoveSearchDocs removes search documents and vectors in one transaction.
+func (db *DB) RemoveSearchDocs(ctx context.Context, keys []hypha.RecordKey) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.RemoveSearchDocs(ctx, keys) })
+}
+
+// SearchSeq reads the search change sequence.
+func (db *DB) SearchSeq(ctx context.Context) (seq, pruned int64, err error) {
+	return db.reader().SearchSeq(ctx)
+}
+
+// ScanSearchVectors streams documents with their vectors.
+func (db *DB) ScanSearchVectors(ctx context.Context, after, upTo int64, dims int, fn func(hypha.VectorMeta, []float32) error) error {
+	return db.reader().ScanSearchVectors(ctx, after, upTo, dims, fn)
+}
+
+// ScanSearchTombstones streams tombstones.
+func (db *DB) ScanSearchTombstones(ctx context.Context, after, upTo int64, fn func(hypha.RecordKey) error) error {
+	return db.reader().ScanSearchTombstones(ctx, after, upTo, fn)
+}
+
+// PruneSearchTombstones deletes old tombstones in one transaction.
+func (db *DB) PruneSearchTombstones(ctx context.Context, before int64) (n int64, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { n, err = q.PruneSearchTombstones(ctx, before); return err })
+	return n, err
+}
+
+// CountSearchDocs counts a grove's search documents.
+func (db *DB) CountSearchDocs(ctx context.Context, groveID string) (int64, error) {
+	return db.reader().CountSearchDocs(ctx, groveID)
+}
+
+// KeywordSearch runs a keyword query on the read pool.
+func (db *DB) KeywordSearch(ctx context.Context, query string, limit int, f hypha.VectorFilter) ([]hypha.KeywordHit, error) {
+	return db.reader().KeywordSearch(ctx, query, limit, f)
+}
+
+// PutGrant records a grant.
+func (db *DB) PutGrant(ctx context.Context, grantor, grantee string) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.PutGrant(ctx, grantor, grantee) })
+}
+
+// DeleteGrant withdraws a grant.
+func (db *DB) DeleteGrant(ctx context.Context, grantor, grantee string) error {
+	return db.writeTx(ctx, func(q *queries) error { return q.DeleteGrant(ctx, grantor, grantee) })
+}
+
+// ListGrantors lists the groves that granted grantee access.
+func (db *DB) ListGrantors(ctx context.Context, grantee string) ([]string, error) {
+	return db.reader().ListGrantors(ctx, grantee)
+}

@@ -1,0 +1,405 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/search"
+)
+
+// rrfK is the constant of reciprocal rank fusion: a result at rank r (from
+// 1) of one list adds 1/(rrfK + r). 60 is the value of the original paper
+// and of most engines; it keeps the top of either list from dominating.
+const rrfK = 60
+
+// Search answers GET /search and myco_search (reference §6.4): vector
+// similarity, keyword matches or both fused by reciprocal rank, over the
+// records a grove may read (its own and those other groves share with it),
+// filtered inside the searches, then read back from the records so a
+// deleted or changed record never shows stale, annotated with release
+// state and shaped as Myco's CloudSearchResult.
+type Search struct {
+	Store    hypha.Store
+	Embedder hypha.Embedder
+	Vectors  *VectorIndex
+	Logger   *slog.Logger
+}
+
+// SharedWith returns the groves that granted grove access to their
+// cross_grove records.
+func (s *Search) SharedWith(ctx context.Context, grove string) ([]string, error) {
+	return s.Store.ListGrantors(ctx, grove)
+}
+
+// candidate is one record a search found, before it is read back.
+type candidate struct {
+	key            hypha.RecordKey
+	score          float64
+	semantic       float64 // cosine similarity, when the vector search found it
+	keyword        float64 // engine relevance, when the keyword search found it
+	semOK, wordsOK bool
+}
+
+// Search runs q for grove.
+func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) ([]hypha.SearchResult, error) {
+	q.Text = strings.TrimSpace(q.Text)
+	if q.Text == "" {
+		return nil, hypha.Errorf(hypha.EInvalid, `Missing query parameter "q"`)
+	}
+	if !utf8.ValidString(q.Text) || strings.ContainsRune(q.Text, 0) {
+		return nil, hypha.Errorf(hypha.EInvalid, "the query must be UTF-8 text without NUL")
+	}
+	switch q.Mode {
+	case "":
+		q.Mode = hypha.SearchHybrid
+	case hypha.SearchHybrid, hypha.SearchSemantic, hypha.SearchKeyword:
+	default:
+		return nil, hypha.Errorf(hypha.EInvalid, "mode must be hybrid, semantic or keyword, not %q", q.Mode)
+	}
+	if q.Limit <= 0 {
+		q.Limit = hypha.DefaultSearchLimit
+	}
+	q.Limit = min(q.Limit, hypha.MaxSearchLimit)
+	shared, err := s.SharedWith(ctx, grove)
+	if err != nil {
+		return nil, err
+	}
+	f := hypha.VectorFilter{GroveID: grove, SharedFrom: shared, PublicOnly: q.PublicOnly, Tables: q.Types,
+		ProjectID: q.ProjectID, MachineID: q.MachineID, Status: q.Status, ObservationType: q.ObservationType,
+		SessionID: q.SessionID, SourcePath: q.SourcePath, Name: q.Name, Since: q.Since, Until: q.Until}
+	// Over-fetch as the worker does (×4), for the records hydration drops
+	// and the release-state filters.
+	k := min(hypha.MaxVectorTopK, 4*q.Limit)
+	var sem []hypha.VectorHit
+	var words []hypha.KeywordHit
+	if q.Mode != hypha.SearchKeyword {
+		if sem, err = s.semantic(ctx, q, k, f); err != nil {
+			if q.Mode == hypha.SearchSemantic || hypha.ErrorCode(err) != hypha.EUnavailable {
+				return nil, err
+			}
+			// Hybrid while the index is still being built: the
+			// keyword half answers alone.
+			sem = nil
+		}
+	}
+	if q.Mode != hypha.SearchSemantic {
+		if words, err = s.Store.KeywordSearch(ctx, q.Text, k, f); err != nil {
+			return nil, err
+		}
+	}
+	cands := fuse(q.Mode, sem, words)
+	return s.hydrate(ctx, grove, shared, q, cands)
+}
+
+// semantic embeds the query and searches the vector index.
+func (s *Search) semantic(ctx context.Context, q hypha.SearchQuery, k int, f hypha.VectorFilter) ([]hypha.VectorHit, error) {
+	idx := s.Vectors.Index()
+	if idx == nil {
+		return nil, &hypha.Error{Code: hypha.EUnavailable, Message: "the vector index is still being built; retry in a moment", RetryAfter: 2}
+	}
+	vec, err := s.Embedder.Embed(ctx, search.TruncateForEmbedding(q.Text))
+	if err != nil {
+		return nil, &hypha.Error{Code: hypha.EUnavailable, Message: "embedding the query failed: " + err.Error(), RetryAfter: 5}
+	}
+	return idx.Search(ctx, vec, k, f)
+}
+
+// fuse merges the two ranked lists. In hybrid mode each list adds
+// 1/(rrfK + rank) to a record's score; a single mode keeps its own score
+// (cosine similarity, or the engine's keyword relevance).
+func fuse(mode string, sem []hypha.VectorHit, words []hypha.KeywordHit) []*candidate {
+	byKey := map[string]*candidate{}
+	var out []*candidate
+	get := func(k hypha.RecordKey) *candidate {
+		ks := recordKeyString(k)
+		c := byKey[ks]
+		if c == nil {
+			c = &candidate{key: k}
+			byKey[ks] = c
+			out = append(out, c)
+		}
+		return c
+	}
+	for i, h := range sem {
+		t := hypha.LookupTable(h.Meta.Table)
+		if t == nil {
+			continue
+		}
+		c := get(hypha.RecordKey{Table: t, GroveID: h.Meta.GroveID, MachineID: h.Meta.MachineID, ID: h.Meta.ID})
+		c.semantic, c.semOK = float64(h.Score), true
+		if mode == hypha.SearchHybrid {
+			c.score += 1 / float64(rrfK+i+1)
+		} else {
+			c.score = float64(h.Score)
+		}
+	}
+	for i, h := range words {
+		c := get(h.Key)
+		c.keyword, c.wordsOK = h.Score, true
+		if mode == hypha.SearchHybrid {
+			c.score += 1 / float64(rrfK+i+1)
+		} else {
+			c.score = h.Score
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].score > out[j].score })
+	return out
+}
+
+// hydrate reads the candidates' records back, drops what is gone, no
+// longer searchable, no longer visible or no longer matching (the index
+// is updated asynchronously; the records are the truth), annotates
+// release state and shapes the results.
+func (s *Search) hydrate(ctx context.Context, grove string, shared []string, q hypha.SearchQuery, cands []*candidate) ([]hypha.SearchResult, error) {
+	results := []hypha.SearchResult{}
+	if len(cands) == 0 {
+		return results, nil
+	}
+	keys := make([]hypha.RecordKey, len(cands))
+	for i, c := range cands {
+		keys[i] = c.key
+	}
+	recs, err := s.Store.FindRecords(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]*hypha.Record, len(recs))
+	for _, r := range recs {
+		byKey[recordKeyString(r.Key())] = r
+	}
+	type hit struct {
+		c   *candidate
+		rec *hypha.Record
+		doc *hypha.SearchDoc
+	}
+	var hits []hit
+	for _, c := range cands {
+		r := byKey[recordKeyString(c.key)]
+		if r == nil || !r.Embeddable() {
+			continue
+		}
+		doc := hypha.NewSearchDoc(r)
+		if !visible(doc, grove, shared, q.PublicOnly) || !matches(doc, q) {
+			continue
+		}
+		hits = append(hits, hit{c, r, doc})
+	}
+	states, err := s.releaseStates(ctx, hits2recs(hits, func(h hit) *hypha.Record { return h.rec }))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hits {
+		rs := states[recordKeyString(h.rec.Key())]
+		if q.ReleaseState != "" && (rs == nil || str(rs, "state") != q.ReleaseState) {
+			continue
+		}
+		if q.ReleaseConfidence != "" && (rs == nil || str(rs, "confidence") != q.ReleaseConfidence) {
+			continue
+		}
+		results = append(results, resultOf(h.rec, h.doc, h.c, grove, rs))
+		if len(results) == q.Limit {
+			break
+		}
+	}
+	return results, nil
+}
+
+func hits2recs[T any](hs []T, rec func(T) *hypha.Record) []*hypha.Record {
+	out := make([]*hypha.Record, len(hs))
+	for i, h := range hs {
+		out[i] = rec(h)
+	}
+	return out
+}
+
+// visible reports whether grove may read the document's record now.
+func visible(d *hypha.SearchDoc, grove string, shared []string, publicOnly bool) bool {
+	if publicOnly && d.SharingPolicy != hypha.SharingPublic {
+		return false
+	}
+	return d.Key.GroveID == grove || d.SharingPolicy == hypha.SharingCrossGrove && slices.Contains(shared, d.Key.GroveID)
+}
+
+// matches applies the query's filters to the record's current metadata.
+func matches(d *hypha.SearchDoc, q hypha.SearchQuery) bool {
+	if len(q.Types) > 0 && !slices.Contains(q.Types, d.Key.Table.Name) {
+		return false
+	}
+	for _, eq := range [][2]string{{q.ProjectID, d.ProjectID}, {q.MachineID, d.Key.MachineID}, {q.Status, d.Status},
+		{q.ObservationType, d.ObservationType}, {q.SessionID, d.SessionID}, {q.SourcePath, d.SourcePath}, {q.Name, d.Name}} {
+		if eq[0] != "" && eq[0] != eq[1] {
+			return false
+		}
+	}
+	if (q.Since != 0 || q.Until != 0) && d.CreatedAt == 0 {
+		return false
+	}
+	return (q.Since == 0 || d.CreatedAt >= q.Since) && (q.Until == 0 || d.CreatedAt <= q.Until)
+}
+
+// releaseStateTable is where the daemon syncs the release state of
+// knowledge (reference §6.4 step 5).
+var releaseStateTable = hypha.LookupTable("knowledge_release_state")
+
+// releaseStates reads the release-state rows of records, in their groves,
+// one query per grove and table.
+func (s *Search) releaseStates(ctx context.Context, recs []*hypha.Record) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	groups := map[[2]string][]*hypha.Record{}
+	var order [][2]string
+	for _, r := range recs {
+		g := [2]string{r.GroveID, r.Table.Name}
+		if groups[g] == nil {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], r)
+	}
+	for _, g := range order {
+		ids := make([]any, 0, len(groups[g]))
+		want := map[string]*hypha.Record{}
+		for _, r := range groups[g] {
+			ids = append(ids, r.ID)
+			want[r.ID+"\x00"+r.MachineID] = r
+		}
+		rows, err := s.Store.ListRecords(ctx, hypha.RecordFilter{Table: releaseStateTable, GroveID: g[0],
+			Equals: []hypha.ColumnValue{{Column: "namespace", Value: g[1]}},
+			In:     &hypha.ColumnIn{Column: "record_id", Values: ids},
+			// The latest check wins when a record has several rows.
+			OrderBy: []hypha.OrderBy{{Column: "checked_at"}}, Limit: 1000})
+		if err != nil {
+			return nil, fmt.Errorf("read release states: %w", err)
+		}
+		for _, row := range rows {
+			rid, _ := row.Value("record_id").(string)
+			if r := want[rid+"\x00"+row.MachineID]; r != nil {
+				out[recordKeyString(r.Key())] = RecordJSON(row)
+			}
+		}
+	}
+	return out, nil
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// resultOf shapes one CloudSearchResult (reference §6.5).
+func resultOf(r *hypha.Record, d *hypha.SearchDoc, c *candidate, grove string, rs map[string]any) hypha.SearchResult {
+	data := RecordJSON(r)
+	meta := map[string]any{"table": r.Table.Name, "id": r.ID, "machine_id": r.MachineID}
+	for k, v := range map[string]string{"project_id": d.ProjectID, "status": d.Status, "observation_type": d.ObservationType,
+		"session_id": d.SessionID, "source_path": d.SourcePath, "name": d.Name} {
+		if v != "" {
+			meta[k] = v
+		}
+	}
+	if r.Table.Name == "sessions" {
+		if pr, _ := r.Value("project_root").(string); pr != "" {
+			meta["project_root"] = pr
+		}
+	}
+	if d.CreatedAt != 0 {
+		meta["created_at"] = d.CreatedAt
+	}
+	if r.GroveID != grove {
+		meta["grove_id"] = r.GroveID // shared from another grove
+	}
+	if c.semOK {
+		meta["semantic_score"] = c.semantic
+	}
+	if c.wordsOK {
+		meta["keyword_score"] = c.keyword
+	}
+	if rs != nil {
+		ann := map[string]any{"state": rs["state"], "confidence": rs["confidence"], "basis_kind": rs["basis_kind"],
+			"basis_ref": rs["basis_ref"], "checked_at": rs["checked_at"], "reason": rs["reason"]}
+		data["release_state"] = ann
+		meta["release_state"], meta["release_confidence"], meta["release_checked_at"] = rs["state"], rs["confidence"], rs["checked_at"]
+		if bk, _ := rs["basis_kind"].(string); bk != "" {
+			meta["release_basis_kind"] = bk
+		}
+	}
+	typ := ResultType(r.Table.Name)
+	return hypha.SearchResult{ID: r.ID, MachineID: r.MachineID, Type: typ, Title: resultTitle(data, typ, r.ID),
+		Preview: resultPreview(data), Score: c.score, Data: data, Metadata: meta, Retrieve: retrieveHint(typ, r, data)}
+}
+
+// ResultType normalises a table name to Myco's result type.
+func ResultType(table string) string {
+	switch table {
+	case "plans":
+		return "plan"
+	case "sessions":
+		return "session"
+	case "spores":
+		return "spore"
+	case "skill_records", "skills":
+		return "skill"
+	case "agent_runs", "runs":
+		return "agent_run"
+	case "canopy_entries", "canopy_file":
+		return "canopy_entry"
+	}
+	return table
+}
+
+// resultTitle is the first non-blank of title, display_name and name; a
+// spore's "<observation_type>:<id>"; else the id.
+func resultTitle(data map[string]any, typ, id string) string {
+	for _, k := range []string{"title", "display_name", "name"} {
+		if s, _ := data[k].(string); strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	if typ == "spore" {
+		ot, _ := data["observation_type"].(string)
+		return ot + ":" + id
+	}
+	return id
+}
+
+// resultPreview is the first present of summary, description and content
+// (null falls through, an empty string does not), cut to 497 characters
+// and "..." past 500.
+func resultPreview(data map[string]any) string {
+	for _, k := range []string{"summary", "description", "content"} {
+		v, ok := data[k]
+		if !ok || v == nil {
+			continue
+		}
+		s, _ := v.(string)
+		if utf8.RuneCountInString(s) > 500 {
+			return string([]rune(s)[:497]) + "..."
+		}
+		return s
+	}
+	return ""
+}
+
+// retrieveHint names the MCP call that fetches the result in full.
+func retrieveHint(typ string, r *hypha.Record, data map[string]any) *hypha.RetrieveHint {
+	tool := map[string]string{"plan": "myco_plans", "session": "myco_sessions", "spore": "myco_spores", "skill": "myco_skills"}[typ]
+	switch {
+	case tool != "":
+		return &hypha.RetrieveHint{Tool: tool, Input: map[string]any{"op": "get", "id": r.ID, "machine_id": r.MachineID}}
+	case typ == "agent_run":
+		return &hypha.RetrieveHint{Tool: "myco_agent", Input: map[string]any{"op": "run", "id": r.ID}}
+	case typ == "canopy_entry":
+		in := map[string]any{"op": "canopy_entry", "id": r.ID}
+		if p, _ := data["project_id"].(string); p != "" {
+			in["project_id"] = p
+		}
+		if p, _ := data["path"].(string); p != "" {
+			in["path"] = p
+		}
+		return &hypha.RetrieveHint{Tool: "myco_cortex", Input: in}
+	}
+	return nil
+}
