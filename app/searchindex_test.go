@@ -1,0 +1,180 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/internal/sqlstore"
+	"github.com/hyphateam/hypha/internal/testdb"
+	"github.com/hyphateam/hypha/postgres"
+	"github.com/hyphateam/hypha/search"
+)
+
+// twoHandles opens two independent stores on one database, as two servers
+// sharing it would.
+func twoHandles(t *testing.T, engine string) (*sqlstore.DB, *sqlstore.DB) {
+	t.Helper()
+	if engine == "sqlite" {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		a := testdb.OpenSQLite(t, path, nil)
+		if _, err := a.Migrate(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		return a, testdb.OpenSQLite(t, path, nil)
+	}
+	url := testdb.NewSchema(t)
+	open := func() *sqlstore.DB {
+		db, err := postgres.Open(context.Background(), url, postgres.Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a := open()
+	if _, err := a.Migrate(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	return a, open()
+}
+
+// TestVectorIndex_TwoServersCatchUp writes through one server and checks
+// that the other server's vector index follows from the change sequence:
+// new records, metadata changes, deletions, and a rebuild once the
+// tombstones it needed were pruned.
+func TestVectorIndex_TwoServersCatchUp(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dbA, dbB := twoHandles(t, engine)
+			emb := search.NewHashEmbedder(0)
+			jobs := app.NewJobs(dbA, emb, nil, app.JobsOptions{})
+			syncA := &app.Sync{Store: dbA, Jobs: jobs}
+			drain := func() {
+				t.Helper()
+				for {
+					n, err := jobs.RunOnce(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n == 0 {
+						return
+					}
+				}
+			}
+			push := func(recs ...json.RawMessage) {
+				t.Helper()
+				if _, err := syncA.Enqueue(ctx, "g1", &app.EnqueueRequest{Protocol: 3, MachineID: "m1", Records: recs}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			viA := &app.VectorIndex{Store: dbA, Dims: emb.Dims()}
+			viB := &app.VectorIndex{Store: dbB, Dims: emb.Dims()}
+			for _, vi := range []*app.VectorIndex{viA, viB} {
+				if err := vi.CatchUp(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			searchB := func(f hypha.VectorFilter) []string {
+				t.Helper()
+				if err := viB.CatchUp(ctx); err != nil {
+					t.Fatal(err)
+				}
+				q, _ := emb.Embed(ctx, "queue worker retries")
+				f.GroveID = "g1"
+				hits, err := viB.Index().Search(ctx, q, 50, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, h := range hits {
+					out = append(out, h.Meta.ID)
+				}
+				return out
+			}
+
+			push(spore("s1", "queue worker retries with backoff"), spore("s2", "queue worker retries forever"),
+				rec("plans", "upsert", "p1", "m1", map[string]any{"project_id": projA, "content": "plan for queue worker retries", "status": "draft"}))
+			drain()
+			if got := searchB(hypha.VectorFilter{}); len(got) != 3 {
+				t.Fatalf("server B after the first batch: %v", got)
+			}
+			// A metadata change without a text change reaches B.
+			push(rec("plans", "upsert", "p1", "m1", map[string]any{"project_id": projA, "content": "plan for queue worker retries", "status": "done"}))
+			drain()
+			if got := searchB(hypha.VectorFilter{Status: "done"}); len(got) != 1 || got[0] != "p1" {
+				t.Fatalf("server B after the status change: %v", got)
+			}
+			// A delete and a spore that stops being active.
+			push(rec("spores", "delete", "s1", "m1", nil), spore("s2", "queue worker retries forever", "status", "superseded"))
+			drain()
+			if got := searchB(hypha.VectorFilter{}); len(got) != 1 || got[0] != "p1" {
+				t.Fatalf("server B after the delete: %v", got)
+			}
+			if viB.Rebuilds.Load() != 1 {
+				t.Fatalf("server B rebuilt %d times, want only its first build", viB.Rebuilds.Load())
+			}
+			// B falls behind pruned tombstones: it rebuilds instead.
+			seenB := viB.Seq()
+			push(spore("s3", "queue worker retries once"))
+			drain()
+			push(rec("spores", "delete", "s3", "m1", nil))
+			drain()
+			if n, err := dbA.PruneSearchTombstones(ctx, time.Now().Add(time.Hour).Unix()); err != nil || n == 0 {
+				t.Fatalf("PruneSearchTombstones = %d, %v", n, err)
+			}
+			if _, pruned, _ := dbB.SearchSeq(ctx); pruned <= seenB {
+				t.Fatalf("pruned_seq %d not past B's %d", pruned, seenB)
+			}
+			if got := searchB(hypha.VectorFilter{}); len(got) != 1 || got[0] != "p1" {
+				t.Fatalf("server B after pruning: %v", got)
+			}
+			if viB.Rebuilds.Load() != 2 {
+				t.Fatalf("server B rebuilt %d times, want 2", viB.Rebuilds.Load())
+			}
+			// Server A's own index followed as well.
+			if err := viA.CatchUp(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if viA.Index().Len() != 1 {
+				t.Fatalf("server A holds %d vectors, want 1", viA.Index().Len())
+			}
+		})
+	}
+}
+
+// TestVectorIndex_LoopFollowsNotify runs the background loop: a consumer
+// batch notifies it and the vector is searchable without waiting a poll.
+func TestVectorIndex_LoopFollowsNotify(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ *app.Sync, db hypha.Store) {
+		ctx := t.Context()
+		emb := search.NewHashEmbedder(0)
+		vi := &app.VectorIndex{Store: db, Dims: emb.Dims(), Poll: time.Hour}
+		vi.Start(ctx)
+		defer vi.Stop()
+		jobs := app.NewJobs(db, emb, nil, app.JobsOptions{Indexed: vi.Notify})
+		s := &app.Sync{Store: db, Jobs: jobs}
+		if _, err := s.Enqueue(ctx, "g1", &app.EnqueueRequest{Protocol: 3, MachineID: "m1", Records: []json.RawMessage{spore("n1", "notify me")}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := jobs.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("RunOnce = %d, %v", n, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if idx := vi.Index(); idx != nil && idx.Len() == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the loop did not pick up the consumer's batch")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}
