@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/backup"
 	"github.com/hyphateam/hypha/internal/progress"
 	"github.com/spf13/cobra"
@@ -168,6 +169,23 @@ func (m *Main) restore(ctx context.Context, file string) error {
 	}
 	importBar.Finish()
 	fmt.Fprintf(m.Stdout, "imported %d of %d rows from %s (%d already present)\n", sum.Inserted, sum.Rows, file, sum.Rows-sum.Inserted)
+	// Backups carry records and vectors but not the search documents,
+	// which are derived: queue every searchable record so the server's
+	// consumer indexes it (an imported vector of the same text and model
+	// is kept, not recomputed).
+	groves, err := db.ListGroves(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(groves))
+	for i, g := range groves {
+		ids[i] = g.ID
+	}
+	res, err := app.ReindexVectors(ctx, db, ids, "")
+	if err != nil {
+		return fmt.Errorf("queue the imported records for search indexing: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "queued %d records for search indexing; 'hypha serve' indexes them\n", res.Enqueued)
 	return nil
 }
 

@@ -124,6 +124,7 @@ named by --config (or HYPHA_CONFIG), then defaults.`,
 		m.benchCommand(),
 		m.tokenCommand(),
 		m.searchCommand(),
+		m.groveCommand(),
 		m.versionCommand(),
 	)
 	return root
