@@ -40,9 +40,21 @@ type healthBody struct {
 	// Embedder is the embedder in use; lexical is true for the built-in
 	// one, whose vectors capture shared words, not meaning.
 	Embedder *embedderBody `json:"embedder,omitempty"`
+	// VectorIndex is this server's in-memory vector index as the grove
+	// sees it, only for a caller authenticated for the grove.
+	VectorIndex *vectorIndexBody `json:"vector_index,omitempty"`
 	// The grove visibility metrics, only for a caller authenticated for the
 	// grove (see groveMetricsFor).
 	*app.GroveMetrics
+}
+
+// vectorIndexBody is the "vector_index" object of an authenticated /health:
+// whether the index is built, the grove's vectors in it, and the search
+// change sequence number it has caught up to.
+type vectorIndexBody struct {
+	Ready        bool  `json:"ready"`
+	GroveVectors int   `json:"grove_vectors"`
+	Seq          int64 `json:"seq"`
 }
 
 // embedderBody is the "embedder" object of /health.
@@ -97,6 +109,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		body.GroveMetrics = s.groveMetricsFor(r, grove)
+		if body.GroveMetrics != nil && s.Search != nil && s.Search.Vectors != nil {
+			vi := &vectorIndexBody{Seq: s.Search.Vectors.Seq()}
+			if idx := s.Search.Vectors.Index(); idx != nil {
+				vi.Ready, vi.GroveVectors = true, idx.GroveLen(body.GroveMetrics.GroveID)
+			}
+			body.VectorIndex = vi
+		}
 	}
 	status := http.StatusOK
 	if !st.OK {

@@ -120,6 +120,16 @@ func TestSearch_ResultShapeAndModes(t *testing.T) {
 		if hint["tool"] != "myco_spores" || in["op"] != "get" || in["id"] != "sp1" || in["machine_id"] != "m1" {
 			t.Fatalf("retrieve = %v", hint)
 		}
+		// An authenticated /health shows the grove's side of the index;
+		// an anonymous one does not.
+		_, _, h := e.do("GET", "/health", e.auth(api.HeaderGrove, "gA"), nil)
+		vi, _ := h["vector_index"].(map[string]any)
+		if vi == nil || vi["ready"] != true || vi["grove_vectors"] != float64(3) || vi["seq"].(float64) < 1 {
+			t.Fatalf("authenticated /health vector_index = %v", h["vector_index"])
+		}
+		if _, _, h := e.do("GET", "/health", map[string]string{api.HeaderGrove: "gA"}, nil); h["vector_index"] != nil {
+			t.Fatalf("anonymous /health shows the vector index: %v", h)
+		}
 		_, res, _ = e.search("gA", url.Values{"q": {"billing postgres"}, "types": {"plans"}})
 		if len(res) != 1 || res[0]["title"] != "Billing plan" || res[0]["type"] != "plan" ||
 			res[0]["retrieve"].(map[string]any)["tool"] != "myco_plans" {

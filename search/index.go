@@ -204,6 +204,17 @@ type IndexStats struct {
 	Bytes int64
 }
 
+// GroveLen is the number of vectors of one grove.
+func (idx *Index) GroveLen(groveID string) int {
+	p := idx.partition(groveID, false)
+	if p == nil {
+		return 0
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.live()
+}
+
 // Stats returns the index's current figures.
 func (idx *Index) Stats() IndexStats {
 	idx.mu.RLock()
