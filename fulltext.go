@@ -157,6 +157,10 @@ func KeywordTerms(query string) []string {
 	return out
 }
 
+// IsStopWord reports whether a lower-cased word is one of the English stop
+// words keyword search ignores.
+func IsStopWord(w string) bool { return stopWords[w] }
+
 // stopWords is PostgreSQL's english.stop, the words its 'english' text
 // search configuration drops.
 var stopWords = func() map[string]bool {

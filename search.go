@@ -82,7 +82,7 @@ type VectorIndex interface {
 
 // Search modes of GET /search and myco_search.
 const (
-	SearchHybrid   = "hybrid"   // reciprocal rank fusion of both (the default)
+	SearchHybrid   = "hybrid"   // both, fused by score (the default)
 	SearchSemantic = "semantic" // vector similarity only, as the Myco worker
 	SearchKeyword  = "keyword"  // full-text only
 )

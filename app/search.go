@@ -13,13 +13,20 @@ import (
 	"github.com/hyphateam/hypha/search"
 )
 
-// rrfK is the constant of reciprocal rank fusion: a result at rank r (from
-// 1) of one list adds 1/(rrfK + r). 60 is the value of the original paper
-// and of most engines; it keeps the top of either list from dominating.
-const rrfK = 60
+// Weights of the vector list in hybrid fusion, against 1 for the keyword
+// list. A lexical embedder's similarity is a second, noisier measure of
+// the words a text shares with the query, so it counts less; its value is
+// the middle of the range (0.3–0.45) where hybrid beat both modes on the
+// relevance set. A semantic model's similarity is different evidence and
+// counts as much as the words (no relevance set with one has been run
+// here yet).
+const (
+	LexicalSemanticWeight = 0.4
+	SemanticWeight        = 1.0
+)
 
 // Search answers GET /search and myco_search (reference §6.4): vector
-// similarity, keyword matches or both fused by reciprocal rank, over the
+// similarity, keyword matches or both fused by their scores, over the
 // records a grove may read (its own and those other groves share with it),
 // filtered inside the searches, then read back from the records so a
 // deleted or changed record never shows stale, annotated with release
@@ -29,6 +36,9 @@ type Search struct {
 	Embedder hypha.Embedder
 	Vectors  *VectorIndex
 	Logger   *slog.Logger
+	// SemanticWeight weighs the vector list in hybrid mode; 0 picks
+	// LexicalSemanticWeight or SemanticWeight after the embedder.
+	SemanticWeight float64
 }
 
 // SharedWith returns the groves that granted grove access to their
@@ -93,7 +103,14 @@ func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) 
 			return nil, err
 		}
 	}
-	cands := fuse(q.Mode, sem, words)
+	w := s.SemanticWeight
+	if w <= 0 {
+		w = SemanticWeight
+		if hypha.DescribeEmbedder(s.Embedder).Lexical {
+			w = LexicalSemanticWeight
+		}
+	}
+	cands := fuse(q.Mode, sem, words, w)
 	return s.hydrate(ctx, grove, shared, q, cands)
 }
 
@@ -110,10 +127,16 @@ func (s *Search) semantic(ctx context.Context, q hypha.SearchQuery, k int, f hyp
 	return idx.Search(ctx, vec, k, f)
 }
 
-// fuse merges the two ranked lists. In hybrid mode each list adds
-// 1/(rrfK + rank) to a record's score; a single mode keeps its own score
-// (cosine similarity, or the engine's keyword relevance).
-func fuse(mode string, sem []hypha.VectorHit, words []hypha.KeywordHit) []*candidate {
+// fuse merges the two ranked lists. A single mode keeps its own score
+// (cosine similarity, or the engine's keyword relevance). Hybrid mode is a
+// convex combination of the two scores, each divided by the best score of
+// its list (so both lie in [0, 1] and the best match of either list counts
+// fully): score = semWeight·cos/cos_top + keyword/keyword_top, a record
+// missing from a list getting 0 from it. Scores, unlike ranks, keep how
+// much better one match is than the next, which reciprocal rank fusion
+// throws away: on the relevance set in testdata, rank fusion fell below
+// keyword search alone, score fusion beat both (docs/BENCHMARKS.md).
+func fuse(mode string, sem []hypha.VectorHit, words []hypha.KeywordHit, semWeight float64) []*candidate {
 	byKey := map[string]*candidate{}
 	var out []*candidate
 	get := func(k hypha.RecordKey) *candidate {
@@ -126,26 +149,36 @@ func fuse(mode string, sem []hypha.VectorHit, words []hypha.KeywordHit) []*candi
 		}
 		return c
 	}
-	for i, h := range sem {
+	// Both lists come best first.
+	var semTop, wordsTop float64
+	if len(sem) > 0 {
+		semTop = float64(sem[0].Score)
+	}
+	if len(words) > 0 {
+		wordsTop = words[0].Score
+	}
+	for _, h := range sem {
 		t := hypha.LookupTable(h.Meta.Table)
 		if t == nil {
 			continue
 		}
 		c := get(hypha.RecordKey{Table: t, GroveID: h.Meta.GroveID, MachineID: h.Meta.MachineID, ID: h.Meta.ID})
 		c.semantic, c.semOK = float64(h.Score), true
-		if mode == hypha.SearchHybrid {
-			c.score += 1 / float64(rrfK+i+1)
-		} else {
-			c.score = float64(h.Score)
+		switch {
+		case mode != hypha.SearchHybrid:
+			c.score = c.semantic
+		case semTop > 0 && c.semantic > 0:
+			c.score += semWeight * c.semantic / semTop
 		}
 	}
-	for i, h := range words {
+	for _, h := range words {
 		c := get(h.Key)
 		c.keyword, c.wordsOK = h.Score, true
-		if mode == hypha.SearchHybrid {
-			c.score += 1 / float64(rrfK+i+1)
-		} else {
-			c.score = h.Score
+		switch {
+		case mode != hypha.SearchHybrid:
+			c.score = c.keyword
+		case wordsTop > 0 && c.keyword > 0:
+			c.score += c.keyword / wordsTop
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].score > out[j].score })

@@ -16,10 +16,12 @@ import (
 // DefaultHashDims is the dimension of the built-in embedder's vectors.
 const DefaultHashDims = 384
 
-// HashModel names the built-in embedder. It is lexical: vectors capture
+// HashModel names the built-in embedder and the version of its algorithm
+// (v2 leaves stop words out); a new version is a new model, answered by a
+// reindex. It is lexical: vectors capture
 // shared words and spellings, not meaning, so "car" and "automobile" are
 // not close. Point Hypha at a real embedding model for semantic search.
-const HashModel = "hypha-lexical-hash-v1"
+const HashModel = "hypha-lexical-hash-v2"
 
 // ProviderHash names the built-in embedder in the embedder setting and
 // /health.
@@ -34,7 +36,8 @@ const (
 )
 
 // HashEmbedder is a deterministic, offline, lexical embedder: feature
-// hashing of lower-cased word tokens and of their character trigrams into
+// hashing of lower-cased word tokens (English stop words left out, as
+// keyword search does) and of their character trigrams into
 // a fixed number of dimensions, with a hashed sign so collisions cancel out
 // on average instead of piling up, and L2-normalised so the dot product is
 // the cosine. The same text gives the same vector on every machine and in
@@ -73,7 +76,19 @@ func (h *HashEmbedder) Embed(ctx context.Context, text string) ([]float32, error
 	}
 	acc := make([]float64, h.dims)
 	var starts []int
-	for _, w := range Tokens(text) {
+	words := Tokens(text)
+	// Stop words say nothing about a text's subject; they are left out
+	// unless the text has nothing else.
+	content := words[:0:0]
+	for _, w := range words {
+		if !hypha.IsStopWord(w) {
+			content = append(content, w)
+		}
+	}
+	if len(content) > 0 {
+		words = content
+	}
+	for _, w := range words {
 		h.add(acc, fnv64(fnv64(fnvOffset, "w\x00"), w), wordWeight)
 		// Word boundaries mark prefixes and suffixes among the trigrams.
 		b := "\x02" + w + "\x03"

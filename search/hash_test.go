@@ -33,7 +33,7 @@ func cosine(a, b []float32) float64 {
 
 func TestHashEmbedderIdentity(t *testing.T) {
 	e := search.NewHashEmbedder(0)
-	if e.Dims() != search.DefaultHashDims || e.Model() != "hypha-lexical-hash-v1" {
+	if e.Dims() != search.DefaultHashDims || e.Model() != "hypha-lexical-hash-v2" {
 		t.Fatalf("Dims() = %d, Model() = %q", e.Dims(), e.Model())
 	}
 	if d := search.NewHashEmbedder(64).Dims(); d != 64 {
@@ -42,7 +42,7 @@ func TestHashEmbedderIdentity(t *testing.T) {
 }
 
 // pinnedChecksum is a weighted sum of one text's vector.
-const pinnedChecksum = -6.742363
+const pinnedChecksum = -3.905667
 
 func TestHashEmbedderIsDeterministic(t *testing.T) {
 	text := "Retry the embedding queue with exponential backoff"
@@ -118,5 +118,24 @@ func BenchmarkHashEmbedder(b *testing.B) {
 		if _, err := e.Embed(context.Background(), text); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestHashEmbedderIgnoresStopWords(t *testing.T) {
+	e := search.NewHashEmbedder(0)
+	a, b := embed(t, e, "the deploy of the service"), embed(t, e, "deploy service")
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("stop words changed the vector at %d", i)
+		}
+	}
+	// A text of stop words only still has a vector.
+	v := embed(t, e, "to be or not to be")
+	var norm float64
+	for _, x := range v {
+		norm += float64(x) * float64(x)
+	}
+	if math.Abs(norm-1) > 1e-5 {
+		t.Fatalf("stop-word-only text: |v|² = %v, want 1", norm)
 	}
 }
