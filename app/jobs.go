@@ -454,13 +454,16 @@ func (j *Jobs) finish(ctx context.Context, outs []outcome) error {
 				return err
 			}
 		}
-		if len(embs) > 0 {
-			if err := tx.PutEmbeddings(ctx, embs); err != nil {
+		// Documents before vectors: every writer of the search tables
+		// takes the search sequence's row lock first, so on PostgreSQL
+		// they all lock in one order and cannot deadlock.
+		if len(docs) > 0 {
+			if err := tx.PutSearchDocs(ctx, docs); err != nil {
 				return err
 			}
 		}
-		if len(docs) > 0 {
-			if err := tx.PutSearchDocs(ctx, docs); err != nil {
+		if len(embs) > 0 {
+			if err := tx.PutEmbeddings(ctx, embs); err != nil {
 				return err
 			}
 		}

@@ -208,7 +208,7 @@ func TestOlderSchema(t *testing.T) {
 			if _, err := old.Migrate(ctx, 2); err != nil {
 				t.Fatal(err)
 			}
-			populate(t, old)
+			populateOlder(t, old)
 			oldFile := exportFile(t, old)
 			if v := decodeFile(t, oldFile).SchemaVersion; v != 2 {
 				t.Fatalf("an export of a database at version 2 says version %d", v)
@@ -266,6 +266,32 @@ func TestOlderSchema(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// populateOlder populates a database at an older schema version, as an
+// older binary did: this binary writes the columns later steps added
+// (sharing_policy, step 7), so they exist while it writes and go after.
+func populateOlder(t *testing.T, db *sqlstore.DB) {
+	t.Helper()
+	var shareable []string
+	for _, tb := range hypha.SyncedTables {
+		if tb.Shareable {
+			shareable = append(shareable, tb.Name)
+		}
+	}
+	exec := func(query string) {
+		t.Helper()
+		if _, err := db.WriteDB().ExecContext(context.Background(), query); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+	for _, name := range shareable {
+		exec("ALTER TABLE " + name + " ADD COLUMN " + hypha.ColSharingPolicy + " TEXT")
+	}
+	populate(t, db)
+	for _, name := range shareable {
+		exec("ALTER TABLE " + name + " DROP COLUMN " + hypha.ColSharingPolicy)
 	}
 }
 

@@ -40,6 +40,9 @@ func Run(t *testing.T, open OpenFunc) {
 	t.Run("Lookups", func(t *testing.T) { testLookups(t, open) })
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, open) })
 	t.Run("TeamKeys", func(t *testing.T) { testTeamKeys(t, open) })
+	t.Run("SearchIndex", func(t *testing.T) { testSearchIndex(t, open) })
+	t.Run("SearchChanges", func(t *testing.T) { testSearchChanges(t, open) })
+	t.Run("Sharing", func(t *testing.T) { testSharing(t, open) })
 }
 
 func testStore(t *testing.T, open OpenFunc) {

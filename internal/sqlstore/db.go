@@ -185,6 +185,9 @@ func (db *DB) writeTx(ctx context.Context, fn func(q *queries) error) error {
 type queries struct {
 	db *DB
 	q  Querier
+	// searchSeq is the search change sequence number this transaction
+	// took (nextSearchSeq), 0 until it takes one.
+	searchSeq int64
 }
 
 func (q *queries) now() int64 { return q.db.clock().Unix() }

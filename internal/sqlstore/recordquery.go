@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -39,6 +40,7 @@ func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hyp
 		vis, visArgs := visibleGroves("", f.GroveID, f.SharedFrom, f.PublicOnly)
 		where, args = []string{vis}, visArgs
 	}
+	nVis := len(args) // the arguments of where[0], the visibility condition
 	if f.MachineID != "" {
 		where, args = append(where, "machine_id = ?"), append(args, f.MachineID)
 	}
@@ -108,6 +110,9 @@ func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hyp
 	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
 		s.selects, quote(t.Name), strings.Join(where, " AND "), strings.Join(orders, ", "))
 	args = append(args, limit, max(f.Offset, 0))
+	if others := sharedOthers(f.GroveID, f.SharedFrom); t.Shareable && !f.PublicOnly && len(others) > 0 {
+		query, args = perGroveUnion(t, f.GroveID, others, where[1:], args[nVis:len(args)-2], orders, limit, max(f.Offset, 0))
+	}
 	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, q.db.wrap(err, "list "+t.Name)
@@ -187,6 +192,13 @@ func (q *queries) DeleteMachineRows(ctx context.Context, groveID, machineID stri
 	sorted := append([]*hypha.Table(nil), tables...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	out := make(map[string]int64, len(sorted))
+	if len(sorted) > 0 {
+		// The search sequence first, as every writer of search documents
+		// and embeddings takes it (see nextSearchSeq).
+		if _, err := q.nextSearchSeq(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var names []any
 	for _, t := range sorted {
 		res, err := q.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE grove_id = ? AND machine_id = ?", quote(t.Name)), groveID, machineID)
@@ -325,4 +337,40 @@ func (q *queries) GroveDataBytes(ctx context.Context, groveID string) (int64, er
 	var n int64
 	err := q.queryRow(ctx, "SELECT SUM(n) FROM ("+strings.Join(parts, " UNION ALL ")+") AS sizes", args...).Scan(&n)
 	return n, q.db.wrap(err, "measure grove data")
+}
+
+// sharedOthers returns the distinct groves of sharedFrom other than grove,
+// as visibleGroves counts them.
+func sharedOthers(grove string, sharedFrom []string) []string {
+	var out []string
+	for _, g := range sharedFrom {
+		if g != grove && g != "" && !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// perGroveUnion rewrites a list over several groves (the caller's and the
+// cross_grove rows of the groves sharing with it) as one ordered, cut
+// branch per grove under UNION ALL. With the visibility as one OR, both
+// engines gather every visible row and sort them all; each branch instead
+// reads its grove's index in order and stops after offset+limit rows, so a
+// page costs the same with grants as without. rest are the conditions
+// after the visibility one, with restArgs their arguments.
+func perGroveUnion(t *hypha.Table, grove string, others []string, rest []string, restArgs []any, orders []string, limit, offset int) (string, []any) {
+	s := sqlFor(t)
+	cond := strings.Join(append([]string{""}, rest...), " AND ")
+	branch := func(i int, visibility string) string {
+		return fmt.Sprintf("SELECT * FROM (SELECT %s FROM %s WHERE %s%s ORDER BY %s LIMIT ?) AS b%d",
+			s.selects, quote(t.Name), visibility, cond, strings.Join(orders, ", "), i)
+	}
+	parts := []string{branch(0, "grove_id = ?")}
+	args := append(append([]any{grove}, restArgs...), limit+offset)
+	for i, g := range others {
+		parts = append(parts, branch(i+1, "grove_id = ? AND sharing_policy = ?"))
+		args = append(append(append(args, g, hypha.SharingCrossGrove), restArgs...), limit+offset)
+	}
+	query := strings.Join(parts, " UNION ALL ") + " ORDER BY " + strings.Join(orders, ", ") + " LIMIT ? OFFSET ?"
+	return query, append(args, limit, offset)
 }

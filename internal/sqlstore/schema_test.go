@@ -150,11 +150,29 @@ func TestSyncedTablesMatchSchema(t *testing.T) {
 				if !ok {
 					t.Fatalf("no table %s in the migrated schema", tb.Name)
 				}
+				// Columns a later step added (-- +hypha add-column) follow
+				// the common trailing ones, in their declared order.
+				added := map[string]bool{}
+				for i, c := range live.Columns {
+					if c.Name == hypha.ColReceivedAt {
+						for _, a := range live.Columns[i+1:] {
+							added[a.Name] = true
+						}
+					}
+				}
 				want := []hypha.Column{{Name: hypha.ColGrove, Type: hypha.TypeText}, {Name: hypha.ColMachine, Type: hypha.TypeText},
 					{Name: hypha.ColID, Type: hypha.TypeText}, {Name: hypha.ColProject, Type: hypha.TypeText}}
-				want = append(want, tb.Columns...)
+				var later []hypha.Column
+				for _, c := range tb.Columns {
+					if added[c.Name] {
+						later = append(later, c)
+					} else {
+						want = append(want, c)
+					}
+				}
 				want = append(want, hypha.Column{Name: hypha.ColSyncedAt, Type: hypha.TypeInteger},
 					hypha.Column{Name: hypha.ColExtra, Type: hypha.TypeText}, hypha.Column{Name: hypha.ColReceivedAt, Type: hypha.TypeInteger})
+				want = append(want, later...)
 				var wantCols, gotCols []string
 				for _, c := range want {
 					wantCols = append(wantCols, c.Name+" "+string(c.Type))

@@ -41,13 +41,22 @@ type FullText interface {
 	KeywordMatch(terms []string) (from, match, score string, arg any)
 }
 
-// nextSearchSeq bumps the change sequence for this transaction. The row
-// lock it takes on PostgreSQL orders writers until commit, so sequence
-// numbers become visible in order.
+// nextSearchSeq bumps the change sequence once per transaction and
+// returns the transaction's number. The row lock it takes on PostgreSQL
+// orders writers until commit, so sequence numbers become visible in
+// order. Every writer takes it before it touches search documents,
+// tombstones or embeddings, so writers always lock in the same order and
+// cannot deadlock on each other's rows.
 func (q *queries) nextSearchSeq(ctx context.Context) (int64, error) {
+	if q.searchSeq != 0 {
+		return q.searchSeq, nil
+	}
 	var seq int64
-	err := q.queryRow(ctx, `UPDATE search_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq`).Scan(&seq)
-	return seq, q.db.wrap(err, "bump search sequence")
+	if err := q.queryRow(ctx, `UPDATE search_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq`).Scan(&seq); err != nil {
+		return 0, q.db.wrap(err, "bump search sequence")
+	}
+	q.searchSeq = seq
+	return seq, nil
 }
 
 const searchDocColumns = `grove_id, table_name, machine_id, record_id, project_id, status, observation_type, session_id, source_path, name, created_at, sharing_policy, seq`
@@ -87,15 +96,17 @@ func (q *queries) PutSearchDocs(ctx context.Context, docs []*hypha.SearchDoc) er
 		}
 		rows, err := q.query(ctx, `INSERT INTO search_docs (`+cols+`) VALUES `+valuesRows(len(part), row)+`
 			ON CONFLICT (grove_id, table_name, machine_id, record_id) DO UPDATE SET `+set+`
-			RETURNING doc_id, table_name, machine_id, record_id`, args...)
+			RETURNING doc_id, grove_id, table_name, machine_id, record_id`, args...)
 		if err != nil {
 			return q.db.wrap(err, "put search documents")
 		}
-		idOf := map[[3]string]int64{}
+		// Keyed by the whole key: the same record id may exist in other
+		// groves, and each document needs its own doc_id.
+		idOf := make(map[[4]string]int64, len(part))
 		for rows.Next() {
 			var id int64
-			var k [3]string
-			if err := rows.Scan(&id, &k[0], &k[1], &k[2]); err != nil {
+			var k [4]string
+			if err := rows.Scan(&id, &k[0], &k[1], &k[2], &k[3]); err != nil {
 				rows.Close()
 				return q.db.wrap(err, "put search documents")
 			}
@@ -107,7 +118,7 @@ func (q *queries) PutSearchDocs(ctx context.Context, docs []*hypha.SearchDoc) er
 		}
 		ids, texts := make([]int64, len(part)), make([]string, len(part))
 		for i, d := range part {
-			id, ok := idOf[[3]string{d.Key.Table.Name, d.Key.MachineID, d.Key.ID}]
+			id, ok := idOf[[4]string{d.Key.GroveID, d.Key.Table.Name, d.Key.MachineID, d.Key.ID}]
 			if !ok {
 				return fmt.Errorf("put search documents: no doc_id returned for %s %q", d.Key.Table.Name, d.Key.ID)
 			}
@@ -158,6 +169,9 @@ func (q *queries) RemoveSearchDocs(ctx context.Context, keys []hypha.RecordKey) 
 	if len(keys) == 0 {
 		return nil
 	}
+	if _, err := q.nextSearchSeq(ctx); err != nil {
+		return err
+	}
 	if err := q.DeleteEmbeddings(ctx, keys); err != nil {
 		return err
 	}
@@ -174,6 +188,10 @@ func (q *queries) RemoveSearchDocs(ctx context.Context, keys []hypha.RecordKey) 
 // removeSearchDocs deletes the documents matching where (over search_docs
 // columns), unindexes their texts and leaves their tombstones.
 func (q *queries) removeSearchDocs(ctx context.Context, where string, args []any) error {
+	seq, err := q.nextSearchSeq(ctx)
+	if err != nil {
+		return err
+	}
 	rows, err := q.query(ctx, `DELETE FROM search_docs WHERE `+where+` RETURNING doc_id, grove_id, table_name, machine_id, record_id`, args...)
 	if err != nil {
 		return q.db.wrap(err, "remove search documents")
@@ -198,10 +216,6 @@ func (q *queries) removeSearchDocs(ctx context.Context, where string, args []any
 	}
 	if err := q.db.dialect.FullText().UnindexTexts(ctx, q.q, ids); err != nil {
 		return q.db.wrap(err, "unindex search texts")
-	}
-	seq, err := q.nextSearchSeq(ctx)
-	if err != nil {
-		return err
 	}
 	sort.Slice(gone, func(i, j int) bool { return slices.Compare(gone[i][:], gone[j][:]) < 0 })
 	now := q.now()
