@@ -27,15 +27,21 @@ const DefaultMaxBodyBytes = 8 << 20
 
 // Server serves the team routes.
 type Server struct {
-	Store          hypha.Store
-	Schema         *app.SchemaWatcher
-	Auth           Authenticator
-	Credentials    *app.Credentials
-	Health         *app.Health // node count for /health; nil shows 0
-	Sync           *app.Sync
-	Jobs           *app.Jobs
-	Search         *app.Search         // GET /search; nil answers 503
-	Embedder       *hypha.EmbedderInfo // the embedder /health names; nil omits it
+	Store       hypha.Store
+	Schema      *app.SchemaWatcher
+	Auth        Authenticator
+	Credentials *app.Credentials
+	Health      *app.Health // node count for /health; nil shows 0
+	Sync        *app.Sync
+	Jobs        *app.Jobs
+	Search      *app.Search         // GET /search; nil answers 503
+	Embedder    *hypha.EmbedderInfo // the embedder /health names; nil omits it
+	// MCP serves /mcp (the Streamable HTTP MCP endpoint) and MCPCall POST
+	// /mcp/call; both get the caller's hypha.MCPAccess in the request
+	// context. nil leaves the routes out.
+	MCP            http.Handler
+	MCPCall        MCPCaller
+	AnonymousMCP   *app.AnonymousMCP // the groves' anonymous MCP tier; nil: off everywhere
 	Logger         *slog.Logger
 	PackageVersion string
 	MaxBodyBytes   int64
@@ -56,6 +62,7 @@ func (s *Server) Handler() http.Handler {
 	s.jobRoutes(mux)
 	s.reindexRoutes(mux)
 	s.searchRoutes(mux)
+	s.mcpRoutes(mux)
 	// Unknown routes: authentication first, as on the Myco worker, so an
 	// unauthenticated caller learns nothing about which routes exist.
 	mux.Handle("/", s.guard(groveRead, s.handleNotFound))

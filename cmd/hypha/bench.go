@@ -57,7 +57,7 @@ touched.`,
 	store.Flags().IntVar(&opts.Records, "records", 50000, "records written in each measurement")
 	store.Flags().IntVar(&opts.Batch, "batch", 100, "records per transaction")
 	store.Flags().IntVar(&opts.Dims, "dims", 384, "embedding dimension")
-	cmd.AddCommand(store, m.benchIngestCommand())
+	cmd.AddCommand(store, m.benchIngestCommand(), m.benchSearchCommand(), m.benchDaemonCommand())
 	return cmd
 }
 
@@ -190,5 +190,57 @@ It then waits until every record is embedded, and measures /health latency over
 	cmd.Flags().IntVar(&opts.Records, "records", 100_000, "records to send")
 	cmd.Flags().IntVar(&opts.Batch, "batch", 100, "records per /enqueue request")
 	cmd.Flags().IntVar(&opts.Clients, "clients", 4, "concurrent clients")
+	return cmd
+}
+
+func (m *Main) benchSearchCommand() *cobra.Command {
+	var opts bench.SearchOptions
+	var cpuProfile string
+	cmd := &cobra.Command{
+		Use:   "search",
+		Short: "Search end to end: index build, memory, recall@10 and /search latency per mode",
+		Long: `Populates a scratch database of the engine --db names (a temporary SQLite file,
+or a temporary schema dropped afterwards in the PostgreSQL database) with
+--records spores, sessions and plans over three groves (90 % in the searched
+one), with generated texts of 20-80 words over a Zipf-distributed vocabulary,
+their 384-d vectors from the built-in embedder and their search documents,
+written straight through the store. Then it measures, as a server would meet
+them: the vector index build from the store and the resident memory it adds;
+recall@10 of the index against a brute-force float64 scan of the stored
+vectors; and the latency of sequential GET /search requests (semantic, keyword,
+hybrid; limit 10) on the real API server over loopback keep-alive, and of the
+same searches through app.Search in process. The live data is never touched.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				opts.CPUProfile = f
+			}
+			db, _, cleanup, err := m.scratchStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			opts.Progress = m.Stderr
+			res, err := bench.Search(ctx, db, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(m.Stdout, res.String())
+			return nil
+		},
+	}
+	addConfigFlag(cmd.Flags(), "db")
+	addConfigFlag(cmd.Flags(), "sqlite_synchronous")
+	cmd.Flags().IntVar(&opts.Records, "records", 100_000, "records populated")
+	cmd.Flags().IntVar(&opts.Queries, "queries", 200, "query vectors of the recall measurement")
+	cmd.Flags().IntVar(&opts.Requests, "requests", 500, "timed searches per mode")
+	cmd.Flags().Uint64Var(&opts.Seed, "seed", 1, "seed of the generated texts and queries")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the latency phase to this file")
 	return cmd
 }

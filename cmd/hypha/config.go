@@ -28,6 +28,10 @@ type Config struct {
 	ShutdownTimeout   time.Duration `key:"shutdown_timeout" env:"HYPHA_SHUTDOWN_TIMEOUT" help:"how long a graceful shutdown waits for in-flight requests"`
 	SchemaCheck       time.Duration `key:"schema_check_interval" env:"HYPHA_SCHEMA_CHECK_INTERVAL" help:"how often a running server re-reads the schema version"`
 	MCPTokenTTL       time.Duration `key:"mcp_token_ttl" env:"HYPHA_MCP_TOKEN_TTL" help:"lifetime of a grove MCP access token minted by /connect, and the default of named ones"`
+	// The cloud MCP server at /mcp: see serve.go.
+	MCPStateless      bool          `key:"mcp_stateless" env:"HYPHA_MCP_STATELESS" help:"serve /mcp without sessions: every request stands alone (set it when several servers share a load balancer without sticky sessions)"`
+	MCPSessionTimeout time.Duration `key:"mcp_session_timeout" env:"HYPHA_MCP_SESSION_TIMEOUT" help:"how long an idle /mcp session is kept"`
+	MCPAllowedHosts   string        `key:"mcp_allowed_hosts" env:"HYPHA_MCP_ALLOWED_HOSTS" help:"comma-separated host names /mcp answers to on loopback connections besides localhost: the public name of a reverse proxy on this machine (other names are refused as DNS rebinding)"`
 	// The embedder: see embedder.go.
 	Embedder            string        `key:"embedder" env:"HYPHA_EMBEDDER" help:"embedder: hash (built in, offline, lexical: matches shared words, not meaning) or openai (any OpenAI-compatible /v1/embeddings endpoint: Ollama, OpenAI, Workers AI)"`
 	EmbeddingURL        string        `key:"embedding_url" env:"HYPHA_EMBEDDING_URL" help:"base URL of the OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434 for Ollama (embedder openai)"`
@@ -38,6 +42,14 @@ type Config struct {
 	EmbeddingTimeout    time.Duration `key:"embedding_timeout" env:"HYPHA_EMBEDDING_TIMEOUT" help:"time limit of one embeddings request (embedder openai)"`
 	EmbeddingBatchSize  int64         `key:"embedding_batch_size" env:"HYPHA_EMBEDDING_BATCH_SIZE" help:"most texts per embeddings request (embedder openai)"`
 	EmbeddingBatchChars int64         `key:"embedding_batch_chars" env:"HYPHA_EMBEDDING_BATCH_CHARS" help:"most characters (UTF-16 units) per embeddings request, so uneven texts cannot overflow the model's context (embedder openai)"`
+	// The /connect rate limit of the server, and the global daemon: see
+	// daemon.go, init.go and record.go.
+	ConnectInterval       time.Duration `key:"connect_interval" env:"HYPHA_CONNECT_INTERVAL" help:"server: the least time between two /connect calls of one daemon in one grove (429 with Retry-After inside it)"`
+	Home                  string        `key:"home" env:"HYPHA_HOME" help:"this machine's Hypha directory with its groves and the daemon's socket (default ~/.hypha)"`
+	DaemonPollInterval    time.Duration `key:"daemon_poll_interval" env:"HYPHA_DAEMON_POLL_INTERVAL" help:"daemon: how often each grove polls the server's /health for token rotation and the protocol window"`
+	DaemonFlushInterval   time.Duration `key:"daemon_flush_interval" env:"HYPHA_DAEMON_FLUSH_INTERVAL" help:"daemon: how often an idle grove looks at its outbox (a local write through the daemon flushes at once)"`
+	DaemonConnectInterval time.Duration `key:"daemon_connect_interval" env:"HYPHA_DAEMON_CONNECT_INTERVAL" help:"daemon: the least time between two /connect calls of one grove"`
+	DaemonBackoffMax      time.Duration `key:"daemon_backoff_max" env:"HYPHA_DAEMON_BACKOFF_MAX" help:"daemon: the longest wait between two failed flushes (exponential backoff with jitter)"`
 }
 
 // DefaultConfig returns the defaults: the embedded SQLite store under
@@ -52,11 +64,18 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   30 * time.Second,
 		SchemaCheck:       5 * time.Second,
 		MCPTokenTTL:       30 * 24 * time.Hour,
+		MCPSessionTimeout: 30 * time.Minute,
 
 		Embedder:            search.ProviderHash,
 		EmbeddingTimeout:    search.DefaultOpenAITimeout,
 		EmbeddingBatchSize:  search.DefaultOpenAIBatchSize,
 		EmbeddingBatchChars: search.DefaultOpenAIBatchUnits,
+
+		ConnectInterval:       time.Minute,
+		DaemonPollInterval:    5 * time.Second,
+		DaemonFlushInterval:   time.Second,
+		DaemonConnectInterval: time.Minute,
+		DaemonBackoffMax:      5 * time.Minute,
 	}
 }
 
@@ -100,7 +119,11 @@ func (c *Config) Validate() error {
 	if c.MCPTokenTTL < time.Minute {
 		errs = append(errs, "mcp_token_ttl: must be at least a minute (for example 720h)")
 	}
+	if c.MCPSessionTimeout < time.Second {
+		errs = append(errs, "mcp_session_timeout: must be at least a second (for example 30m)")
+	}
 	errs = append(errs, c.validateEmbedder()...)
+	errs = append(errs, c.validateDaemon()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}

@@ -15,7 +15,7 @@ import (
 func (m *Main) groveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "grove",
-		Short: "Per-grove settings of the team server: sharing grants",
+		Short: "Per-grove settings of the team server: sharing grants, the anonymous MCP tier",
 		Long: `A record a daemon syncs with "sharing_policy": "cross_grove" stays in its grove
 unless that grove grants another grove access: then the other grove's searches
 and MCP tools see it too. Private records (no policy, or "private") are never
@@ -86,7 +86,7 @@ shared. A grant is one-way; a running server applies changes at once.`,
 		},
 	}
 	shares.Flags().StringVar(&of, "grove", "", "the grove that was granted access")
-	cmd.AddCommand(share, unshare, shares)
+	cmd.AddCommand(share, unshare, shares, m.groveMCPAnonymousCommand())
 	return cmd
 }
 

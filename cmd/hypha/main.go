@@ -126,6 +126,7 @@ named by --config (or HYPHA_CONFIG), then defaults.`,
 		m.searchCommand(),
 		m.groveCommand(),
 		m.versionCommand(),
+		m.initCommand(), m.daemonCommand(), m.recordCommand(),
 	)
 	return root
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/internal/sqlstore"
+	"github.com/hyphateam/hypha/mcp"
 	"github.com/hyphateam/hypha/migrate"
 	"github.com/spf13/cobra"
 )
@@ -32,7 +34,7 @@ at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
 	}
-	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl",
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "connect_interval", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts",
 		"embedder", "embedding_url", "embedding_model", "embedding_dimensions", "embedding_api_key_env", "embedding_api_key_file",
 		"embedding_timeout", "embedding_batch_size", "embedding_batch_chars"} {
 		addConfigFlag(cmd.Flags(), k)
@@ -105,8 +107,11 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
 	defer stopCreds()
 	v, _ := buildInfo()
+	// The cloud MCP server, on the same port: /mcp and /mcp/call.
+	mcpServer := mcp.New(mcp.Options{Store: db, Search: searcher, Stateless: m.Config.MCPStateless,
+		SessionTimeout: m.Config.MCPSessionTimeout, AllowedHosts: splitList(m.Config.MCPAllowedHosts), Version: v, Logger: log})
 	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Search: searcher, Logger: log, PackageVersion: v,
-		Embedder: &info}
+		Embedder: &info, MCP: mcpServer.Handler(), MCPCall: mcpServer, AnonymousMCP: &app.AnonymousMCP{Store: db}}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
@@ -123,10 +128,22 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	log.Info("shutting down: draining in-flight requests", "timeout", m.Config.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
+	mcpServer.Close() // MCP sessions and event streams would hold the drain up
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	<-errc
 	log.Info("stopped")
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

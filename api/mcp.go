@@ -1,0 +1,115 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/hyphateam/hypha"
+)
+
+// MCPCaller runs one MCP method for POST /mcp/call with the access the
+// request's context carries (hypha.MCPAccessFromContext): a tool name with
+// its arguments, "tools/call" with {name, arguments}, or "tools/list". It
+// answers the tool's JSON result, or an error with a stable code.
+type MCPCaller interface {
+	Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+}
+
+// mcpRoutes registers /mcp (the Streamable HTTP endpoint) and /mcp/call
+// when the server has an MCP handler. Both take the grove MCP token, a
+// Team Key, or nothing on the anonymous tier of a grove that enabled it.
+func (s *Server) mcpRoutes(mux *http.ServeMux) {
+	if s.MCP != nil {
+		mux.Handle("/mcp", s.mcpGuard(s.MCP))
+	}
+	if s.MCPCall != nil {
+		mux.Handle("/mcp/call", s.methods(map[string]http.Handler{"POST": s.mcpGuard(http.HandlerFunc(s.handleMCPCall))}))
+	}
+}
+
+// mcpReconnect is the hint of every 401 on /mcp.
+const mcpReconnect = "send 'Authorization: Bearer <grove MCP access token>'; a daemon gets a fresh token from POST /connect, a client without one from the operator (`hypha token create-mcp`); then reconnect"
+
+// authenticateMCP resolves the access of an MCP request. With a credential
+// it is the usual grove check (an MCP token only in its own grove, 403
+// grove_forbidden otherwise; a Team Key in the X-Grove-ID grove). Without
+// one it is the anonymous tier of the X-Grove-ID grove, if that grove
+// enabled it, and 401 otherwise.
+func (s *Server) authenticateMCP(r *http.Request) (*hypha.MCPAccess, error) {
+	if _, present := bearer(r); present {
+		st, err := s.authenticate(r, groveRead)
+		if err != nil {
+			if hypha.ErrorCode(err) == hypha.EUnauthorized && strings.HasPrefix(hypha.ErrorMessage(err), "Invalid Team key") {
+				// A secret that is neither a Team Key nor an MCP token:
+				// on /mcp the caller meant an MCP token.
+				return nil, hypha.Errorf(hypha.EUnauthorized, "Invalid MCP access token: %s", mcpReconnect)
+			}
+			return nil, err
+		}
+		return &hypha.MCPAccess{GroveID: st.grove, Principal: st.principal}, nil
+	}
+	grove := strings.TrimSpace(r.Header.Get(HeaderGrove))
+	if grove != "" && s.AnonymousMCP != nil {
+		if err := hypha.ValidateGroveID(grove); err != nil {
+			return nil, err
+		}
+		tools, err := s.AnonymousMCP.Tools(r.Context(), grove)
+		if err != nil {
+			return nil, err
+		}
+		if len(tools) > 0 {
+			return &hypha.MCPAccess{GroveID: grove, Anonymous: true, Tools: tools}, nil
+		}
+	}
+	return nil, hypha.Errorf(hypha.EUnauthorized, "Missing Authorization header: %s", mcpReconnect)
+}
+
+// mcpGuard wraps an MCP handler with the schema gate and authenticateMCP,
+// and hands the access on in the request's context.
+func (s *Server) mcpGuard(next http.Handler) http.Handler {
+	return s.requireSchema(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.authenticateMCP(r)
+		if err != nil {
+			if StatusOf(hypha.ErrorCode(err)) == http.StatusUnauthorized {
+				// MCP clients read this header (RFC 6750) to know a
+				// credential is wanted.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hypha", error="invalid_token"`)
+			}
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		w.Header().Set(HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
+		next.ServeHTTP(w, r.WithContext(hypha.NewContextWithMCPAccess(r.Context(), a)))
+	}))
+}
+
+// mcpCallBody is the body of POST /mcp/call.
+type mcpCallBody struct {
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// handleMCPCall runs one tool: {"method": "myco_search", "params": {…}}
+// answers the tool's JSON result; a tool failure answers its code's status.
+func (s *Server) handleMCPCall(w http.ResponseWriter, r *http.Request) {
+	var body mcpCallBody
+	if err := readJSON(r, &body, false); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if strings.TrimSpace(body.Method) == "" {
+		writeError(w, r, s.Logger, hypha.Errorf(hypha.EInvalid, "method is required: a tool name such as myco_search, tools/call or tools/list"))
+		return
+	}
+	out, err := s.MCPCall.Call(r.Context(), body.Method, body.Params)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}

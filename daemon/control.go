@@ -1,0 +1,232 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/hyphateam/hypha"
+)
+
+// maxControlBody caps a request on the control socket.
+const maxControlBody = 8 << 20
+
+// handler returns the control API (HTTP/JSON on the Unix socket):
+//
+//	GET    /v1/status                                  the daemon and every grove
+//	POST   /v1/reload                                  re-read groves, settings and tokens
+//	POST   /v1/stop                                    stop the daemon
+//	GET    /v1/groves/{grove}/status                   one grove
+//	GET    /v1/groves/{grove}/rejections?limit=N       records the server refused
+//	POST   /v1/groves/{grove}/flush                    send the outbox now
+//	POST   /v1/groves/{grove}/records                  {"records":[Write…],"force":bool}: one transaction
+//	PUT    /v1/groves/{grove}/records/{table}/{id}     body: the record's data; ?force=1
+//	DELETE /v1/groves/{grove}/records/{table}/{id}     optional body: data (e.g. project_id)
+//	GET    /v1/groves/{grove}/records/{table}/{id}     the local record
+//	GET    /v1/groves/{grove}/remote/records/{type}/{id}  the server's record, with the grove's MCP token
+//	GET    /v1/groves/{grove}/remote/search?…          the server's /search, with the grove's MCP token
+//
+// Errors are {"error","code"} with a stable code (see errors.go).
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, byMethod map[string]http.HandlerFunc) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			h, ok := byMethod[r.Method]
+			if !ok {
+				allowed := make([]string, 0, len(byMethod))
+				for m := range byMethod {
+					allowed = append(allowed, m)
+				}
+				w.Header().Set("Allow", strings.Join(allowed, ", "))
+				writeError(w, hypha.Errorf(hypha.EMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxControlBody)
+			h(w, r)
+		})
+	}
+	route("/v1/status", map[string]http.HandlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, d.Status(r.Context()))
+	}})
+	route("/v1/reload", map[string]http.HandlerFunc{"POST": func(w http.ResponseWriter, r *http.Request) {
+		if err := d.Reload(r.Context()); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "groves": d.groveIDs()})
+	}})
+	route("/v1/stop", map[string]http.HandlerFunc{"POST": func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "pid": d.Status(r.Context()).Daemon.PID})
+		d.requestStop()
+	}})
+	route("/v1/groves/{grove}/status", map[string]http.HandlerFunc{"GET": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+		writeJSON(w, http.StatusOK, g.status(r.Context()))
+	})})
+	route("/v1/groves/{grove}/rejections", map[string]http.HandlerFunc{"GET": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		if limit <= 0 || limit > 1000 {
+			limit = 50
+		}
+		rej, err := g.store.Rejections(r.Context(), limit)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"rejections": rej})
+	})})
+	route("/v1/groves/{grove}/flush", map[string]http.HandlerFunc{"POST": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+		g.poke()
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})})
+	route("/v1/groves/{grove}/records", map[string]http.HandlerFunc{"POST": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+		var body struct {
+			Records []Write `json:"records"`
+			Force   bool    `json:"force"`
+		}
+		if err := readJSON(r, &body); err != nil {
+			writeError(w, err)
+			return
+		}
+		if len(body.Records) == 0 {
+			writeError(w, hypha.Errorf(hypha.EInvalid, "records must be a non-empty array of {table, id, operation, data}"))
+			return
+		}
+		res, err := g.write(r.Context(), body.Records, body.Force)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"results": res})
+	})})
+	record := d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+		table, id := r.PathValue("table"), r.PathValue("id")
+		switch r.Method {
+		case http.MethodGet:
+			rec, err := g.store.Get(r.Context(), table, id)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"record": rec})
+			return
+		case http.MethodPut, http.MethodDelete:
+		}
+		wr := Write{Table: table, ID: id, Operation: OpUpsert}
+		if r.Method == http.MethodDelete {
+			wr.Operation = OpDelete
+		}
+		if err := readJSONOptional(r, &wr.Data, r.Method == http.MethodPut); err != nil {
+			writeError(w, err)
+			return
+		}
+		force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true"
+		res, err := g.write(r.Context(), []Write{wr}, force)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res[0])
+	})
+	route("/v1/groves/{grove}/records/{table}/{id...}", map[string]http.HandlerFunc{"GET": record, "PUT": record, "DELETE": record})
+	remote := d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+		path := "/search"
+		if typ := r.PathValue("type"); typ != "" {
+			path = "/records/" + url.PathEscape(typ) + "/" + url.PathEscape(r.PathValue("id"))
+		}
+		if q := r.URL.RawQuery; q != "" {
+			path += "?" + q
+		}
+		status, hdr, body, err := g.remoteGet(r.Context(), path)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if v := hdr.Get("Retry-After"); v != "" {
+			w.Header().Set("Retry-After", v)
+		}
+		w.Header().Set("X-Hypha-Remote-Status", strconv.Itoa(status))
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	})
+	route("/v1/groves/{grove}/remote/records/{type}/{id...}", map[string]http.HandlerFunc{"GET": remote})
+	route("/v1/groves/{grove}/remote/search", map[string]http.HandlerFunc{"GET": remote})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, hypha.Errorf(hypha.ENotFound, "no route %s %s on the daemon's control socket", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// withGrove resolves the {grove} of the path.
+func (d *Daemon) withGrove(fn func(http.ResponseWriter, *http.Request, *grove)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g, err := d.grove(r.PathValue("grove"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		fn(w, r, g)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// errorBody is the shape of every error on the control socket.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := hypha.ErrorCode(err)
+	msg := hypha.ErrorMessage(err)
+	var he *hypha.Error
+	if errors.As(err, &he) && he.Err != nil && code != hypha.EInternal {
+		msg = he.Message + ": " + he.Err.Error()
+	}
+	if code == hypha.EInternal {
+		msg = err.Error() // the socket is the owner's own: show the details
+	}
+	if s := hypha.RetryAfter(err); s > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(s))
+	}
+	writeJSON(w, statusOf(code), errorBody{Error: msg, Code: code})
+}
+
+// readJSON decodes a required JSON body, keeping numbers exact.
+func readJSON(r *http.Request, v any) error { return readJSONOptional(r, v, true) }
+
+func readJSONOptional(r *http.Request, v any, required bool) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return hypha.Errorf(hypha.ETooLarge, "request body over the %d-byte limit", mbe.Limit)
+		}
+		return hypha.WrapError(hypha.EInvalid, "read request body", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if required {
+			return hypha.Errorf(hypha.EInvalid, "a JSON body is required")
+		}
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return hypha.Errorf(hypha.EBadJSON, "the body is not the expected JSON: %v", err)
+	}
+	if dec.More() {
+		return hypha.Errorf(hypha.EBadJSON, "the body holds more than one JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/hyphateam/hypha"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// sessionHeader is the Streamable HTTP session header.
+const sessionHeader = "Mcp-Session-Id"
+
+// Handler serves the Streamable HTTP endpoint (mounted at /mcp). The
+// caller's hypha.MCPAccess must be in each request's context (package api
+// puts it there after authenticating); a request without one is refused.
+//
+// A POST without a session id that is not an initialize request stands
+// alone, as on the Myco worker: a fresh session serves it and ends with it.
+// An initialize request opens a session kept in this process (unless
+// Options.Stateless), which later requests name in Mcp-Session-Id; a
+// session answers only requests of the scope that opened it.
+func (s *Server) Handler() http.Handler {
+	getServer := func(r *http.Request) *mcp.Server {
+		if a := hypha.MCPAccessFromContext(r.Context()); a != nil {
+			return s.ServerFor(a)
+		}
+		return nil
+	}
+	// The SDK's own Host check knows no reverse proxy; hostAllowed does.
+	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		Stateless: true, DisableLocalhostProtection: true, Logger: s.log})
+	var sessions http.Handler
+	if !s.opts.Stateless {
+		sessions = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+			SessionTimeout: s.opts.SessionTimeout, DisableLocalhostProtection: true, Logger: s.log})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r) {
+			writeJSONError(w, http.StatusForbidden, hypha.EForbidden, fmt.Sprintf(
+				"Host %q is not served on a loopback connection (DNS rebinding protection); a reverse proxy's public name belongs in mcp_allowed_hosts", r.Host))
+			return
+		}
+		a := hypha.MCPAccessFromContext(r.Context())
+		if a == nil {
+			// A wiring bug: the HTTP layer must authenticate first.
+			writeJSONError(w, http.StatusUnauthorized, hypha.EUnauthorized, "Missing Authorization header")
+			return
+		}
+		var h http.Handler = stateless
+		if sessions != nil && opensOrUsesSession(r) {
+			h = sessions
+		}
+		if r.Method == http.MethodGet {
+			// A standalone event stream lasts as long as the client
+			// listens; Close ends it so shutdown is not held up.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			stop := context.AfterFunc(s.closing, cancel)
+			defer stop()
+			r = r.WithContext(ctx)
+		}
+		withTokenInfo(h, a).ServeHTTP(w, r)
+	})
+}
+
+// withTokenInfo hands a to the SDK as the request's TokenInfo, the only
+// per-request value the SDK gives tool handlers, through its own bearer
+// middleware. The anonymous tier has no bearer to hand on; its sessions
+// have no owner, which shows nothing beyond the public records every
+// anonymous caller of the grove may read.
+func withTokenInfo(h http.Handler, a *hypha.MCPAccess) http.Handler {
+	if a.Anonymous {
+		return h
+	}
+	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return tokenInfo(a), nil }
+	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+}
+
+// opensOrUsesSession reports whether r belongs to the session handler:
+// it names a session, is not a POST (GET streams and DELETE need one), or
+// is an initialize request.
+func opensOrUsesSession(r *http.Request) bool {
+	if r.Header.Get(sessionHeader) != "" || r.Method != http.MethodPost {
+		return true
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		// The SDK reads the body again and answers the error.
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		return false
+	}
+	return isInitialize(body)
+}
+
+// isInitialize reports whether a JSON-RPC message or batch holds an
+// initialize request.
+func isInitialize(body []byte) bool {
+	var one struct {
+		Method string `json:"method"`
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var batch []json.RawMessage
+		if json.Unmarshal(body, &batch) != nil {
+			return false
+		}
+		for _, m := range batch {
+			if json.Unmarshal(m, &one) == nil && one.Method == "initialize" {
+				return true
+			}
+		}
+		return false
+	}
+	return json.Unmarshal(body, &one) == nil && one.Method == "initialize"
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// hostAllowed is the DNS rebinding protection of the MCP transport spec: a
+// request that arrives on a loopback address must name a loopback host or
+// one of Options.AllowedHosts. A page on a rebinding domain reaches the
+// loopback server with its own domain as Host.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || !isLoopback(la.String()) {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return isLoopback(host) || slices.ContainsFunc(s.opts.AllowedHosts, func(h string) bool { return strings.EqualFold(h, host) })
+}
+
+// isLoopback reports whether an address or host name is a loopback one.
+func isLoopback(addr string) bool {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// writeJSONError answers an error in the shape of every Hypha error.
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg, "code": code})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
