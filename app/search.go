@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/hyphateam/hypha"
@@ -86,22 +87,33 @@ func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) 
 	// Over-fetch as the worker does (×4), for the records hydration drops
 	// and the release-state filters.
 	k := min(hypha.MaxVectorTopK, 4*q.Limit)
+	// The two halves run at once: the vector scan is CPU work in this
+	// process, the keyword search mostly the database's.
 	var sem []hypha.VectorHit
 	var words []hypha.KeywordHit
+	var semErr, wordsErr error
+	var wg sync.WaitGroup
 	if q.Mode != hypha.SearchKeyword {
-		if sem, err = s.semantic(ctx, q, k, f); err != nil {
-			if q.Mode == hypha.SearchSemantic || hypha.ErrorCode(err) != hypha.EUnavailable {
-				return nil, err
-			}
-			// Hybrid while the index is still being built: the
-			// keyword half answers alone.
-			sem = nil
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem, semErr = s.semantic(ctx, q, k, f)
+		}()
 	}
 	if q.Mode != hypha.SearchSemantic {
-		if words, err = s.Store.KeywordSearch(ctx, q.Text, k, f); err != nil {
-			return nil, err
+		words, wordsErr = s.Store.KeywordSearch(ctx, q.Text, k, f)
+	}
+	wg.Wait()
+	if wordsErr != nil {
+		return nil, wordsErr
+	}
+	if semErr != nil {
+		if q.Mode == hypha.SearchSemantic || hypha.ErrorCode(semErr) != hypha.EUnavailable {
+			return nil, semErr
 		}
+		// Hybrid while the index is still being built: the keyword half
+		// answers alone.
+		sem = nil
 	}
 	w := s.SemanticWeight
 	if w <= 0 {
@@ -188,67 +200,59 @@ func fuse(mode string, sem []hypha.VectorHit, words []hypha.KeywordHit, semWeigh
 // hydrate reads the candidates' records back, drops what is gone, no
 // longer searchable, no longer visible or no longer matching (the index
 // is updated asynchronously; the records are the truth), annotates
-// release state and shapes the results.
+// release state and shapes the results. It reads the best candidates
+// first, a window a little larger than the page, and reads further only
+// when too many of them were dropped.
 func (s *Search) hydrate(ctx context.Context, grove string, shared []string, q hypha.SearchQuery, cands []*candidate) ([]hypha.SearchResult, error) {
 	results := []hypha.SearchResult{}
-	if len(cands) == 0 {
-		return results, nil
-	}
-	keys := make([]hypha.RecordKey, len(cands))
-	for i, c := range cands {
-		keys[i] = c.key
-	}
-	recs, err := s.Store.FindRecords(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	byKey := make(map[string]*hypha.Record, len(recs))
-	for _, r := range recs {
-		byKey[recordKeyString(r.Key())] = r
-	}
-	type hit struct {
-		c   *candidate
-		rec *hypha.Record
-		doc *hypha.SearchDoc
-	}
-	var hits []hit
-	for _, c := range cands {
-		r := byKey[recordKeyString(c.key)]
-		if r == nil || !r.Embeddable() {
-			continue
+	window := q.Limit + max(q.Limit/2, 5)
+	for lo := 0; lo < len(cands) && len(results) < q.Limit; lo += window {
+		part := cands[lo:min(lo+window, len(cands))]
+		keys := make([]hypha.RecordKey, len(part))
+		for i, c := range part {
+			keys[i] = c.key
 		}
-		doc := hypha.NewSearchDoc(r)
-		if !visible(doc, grove, shared, q.PublicOnly) || !matches(doc, q) {
-			continue
+		recs, err := s.Store.FindRecords(ctx, keys)
+		if err != nil {
+			return nil, err
 		}
-		hits = append(hits, hit{c, r, doc})
-	}
-	states, err := s.releaseStates(ctx, hits2recs(hits, func(h hit) *hypha.Record { return h.rec }))
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range hits {
-		rs := states[recordKeyString(h.rec.Key())]
-		if q.ReleaseState != "" && (rs == nil || str(rs, "state") != q.ReleaseState) {
-			continue
+		byKey := make(map[string]*hypha.Record, len(recs))
+		for _, r := range recs {
+			byKey[recordKeyString(r.Key())] = r
 		}
-		if q.ReleaseConfidence != "" && (rs == nil || str(rs, "confidence") != q.ReleaseConfidence) {
-			continue
+		var hits []*candidate
+		var hitRecs []*hypha.Record
+		var hitDocs []*hypha.SearchDoc
+		for _, c := range part {
+			r := byKey[recordKeyString(c.key)]
+			if r == nil || !r.Embeddable() {
+				continue
+			}
+			doc := hypha.NewSearchDoc(r)
+			if !visible(doc, grove, shared, q.PublicOnly) || !matches(doc, q) {
+				continue
+			}
+			hits, hitRecs, hitDocs = append(hits, c), append(hitRecs, r), append(hitDocs, doc)
 		}
-		results = append(results, resultOf(h.rec, h.doc, h.c, grove, rs))
-		if len(results) == q.Limit {
-			break
+		states, err := s.releaseStates(ctx, hitRecs)
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range hits {
+			rs := states[recordKeyString(hitRecs[i].Key())]
+			if q.ReleaseState != "" && (rs == nil || str(rs, "state") != q.ReleaseState) {
+				continue
+			}
+			if q.ReleaseConfidence != "" && (rs == nil || str(rs, "confidence") != q.ReleaseConfidence) {
+				continue
+			}
+			results = append(results, resultOf(hitRecs[i], hitDocs[i], c, grove, rs))
+			if len(results) == q.Limit {
+				break
+			}
 		}
 	}
 	return results, nil
-}
-
-func hits2recs[T any](hs []T, rec func(T) *hypha.Record) []*hypha.Record {
-	out := make([]*hypha.Record, len(hs))
-	for i, h := range hs {
-		out[i] = rec(h)
-	}
-	return out
 }
 
 // visible reports whether grove may read the document's record now.
