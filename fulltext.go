@@ -106,7 +106,9 @@ type SearchIndexStore interface {
 	// its words, a record matches when it holds any of them (stemmed,
 	// case-insensitive), and records holding more of them, more often,
 	// rank higher (bm25 on SQLite, ts_rank_cd on PostgreSQL, both turned
-	// into "higher is better"). A query without searchable words (empty,
+	// into "higher is better"). When at least limit records hold every
+	// word, those are the hits: the engines then rank only them, not every
+	// record holding one common word. A query without searchable words (empty,
 	// punctuation, only stop words) has no hits and is no error.
 	//
 	// f applies as it does to VectorIndex.Search, inside the query, so

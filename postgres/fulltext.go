@@ -25,15 +25,15 @@ func (fullText) IndexTexts(context.Context, sqlstore.Querier, []int64, []string)
 func (fullText) UnindexTexts(context.Context, sqlstore.Querier, []int64) error { return nil }
 
 // KeywordMatch matches the tsvector with the terms as quoted lexemes joined
-// by | (OR): to_tsquery then stems them with the 'english' configuration,
+// by | (OR; & with all): to_tsquery then stems them with the 'english' configuration,
 // as the documents were, and a quoted lexeme carries no operator, so no
 // input is a syntax error. ts_rank_cd (normalised by 1 + log of the
 // document's length) is higher for better matches.
-func (fullText) KeywordMatch(terms []string) (from, match, score string, arg any) {
+func (fullText) KeywordMatch(terms []string, all bool) (from, match, score string, arg any) {
 	lexemes := make([]string, len(terms))
 	for i, t := range terms {
 		lexemes[i] = "'" + strings.ReplaceAll(strings.ReplaceAll(t, `\`, `\\`), "'", "''") + "'"
 	}
 	return "search_docs AS d CROSS JOIN to_tsquery('english', ?) AS q(query)",
-		"d.document @@ q.query", "ts_rank_cd(d.document, q.query, 1)", strings.Join(lexemes, " | ")
+		"d.document @@ q.query", "ts_rank_cd(d.document, q.query, 1)", strings.Join(lexemes, map[bool]string{false: " | ", true: " & "}[all])
 }

@@ -48,15 +48,15 @@ func (fullText) UnindexTexts(ctx context.Context, q sqlstore.Querier, ids []int6
 }
 
 // KeywordMatch matches search_fts with the terms as quoted phrases joined
-// by OR: inside double quotes FTS5 reads no operator, column filter or
+// by OR (AND with all): inside double quotes FTS5 reads no operator, column filter or
 // prefix mark, so no input is a syntax error. bm25 is lower for better
 // matches, hence its negation. CROSS JOIN makes SQLite walk the index's
 // matches and look each document up by doc_id, never the reverse.
-func (fullText) KeywordMatch(terms []string) (from, match, score string, arg any) {
+func (fullText) KeywordMatch(terms []string, all bool) (from, match, score string, arg any) {
 	phrases := make([]string, len(terms))
 	for i, t := range terms {
 		phrases[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
 	}
 	return "search_fts CROSS JOIN search_docs AS d ON d.doc_id = search_fts.rowid",
-		"search_fts MATCH ?", "-bm25(search_fts)", strings.Join(phrases, " OR ")
+		"search_fts MATCH ?", "-bm25(search_fts)", strings.Join(phrases, map[bool]string{false: " OR ", true: " AND "}[all])
 }

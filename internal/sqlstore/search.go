@@ -35,10 +35,11 @@ type FullText interface {
 	// UnindexTexts removes documents' texts from the index by doc_id.
 	UnindexTexts(ctx context.Context, q Querier, ids []int64) error
 	// KeywordMatch returns how the engine matches and ranks the documents
-	// (search_docs, aliased d) holding any of terms: the FROM clause, the
+	// (search_docs, aliased d) holding any of terms (all of them with
+	// all): the FROM clause, the
 	// condition, the score (higher is better), and the value of the one
 	// placeholder from and match hold between them.
-	KeywordMatch(terms []string) (from, match, score string, arg any)
+	KeywordMatch(terms []string, all bool) (from, match, score string, arg any)
 }
 
 // nextSearchSeq bumps the change sequence once per transaction and
@@ -335,9 +336,8 @@ func (q *queries) KeywordSearch(ctx context.Context, query string, limit int, f 
 	if len(terms) == 0 {
 		return hits, nil
 	}
-	from, match, score, arg := q.db.dialect.FullText().KeywordMatch(terms)
-	where := []string{match}
-	args := []any{arg}
+	var where []string
+	var args []any
 	vis, visArgs := visibleGroves("d.", f.GroveID, f.SharedFrom, f.PublicOnly)
 	where, args = append(where, vis), append(args, visArgs...)
 	if len(f.Tables) > 0 {
@@ -376,14 +376,34 @@ func (q *queries) KeywordSearch(ctx context.Context, query string, limit int, f 
 		}
 	}
 	args = append(args, limit)
+	// Records holding every word first: when at least limit of them
+	// match, the ranking ends there, and the engine scores only them
+	// rather than every record holding any one word (the costly part of
+	// a query of common words). Otherwise the query runs again matching
+	// any word.
+	if len(terms) > 1 {
+		all, err := q.keywordQuery(ctx, terms, true, where, args)
+		if err != nil || len(all) == limit {
+			return all, err
+		}
+	}
+	return q.keywordQuery(ctx, terms, false, where, args)
+}
+
+// keywordQuery runs one ranked keyword statement: documents holding all
+// (or any) of terms, under the conditions where with args (the limit
+// last).
+func (q *queries) keywordQuery(ctx context.Context, terms []string, all bool, where []string, args []any) ([]hypha.KeywordHit, error) {
+	from, match, score, arg := q.db.dialect.FullText().KeywordMatch(terms, all)
 	stmt := fmt.Sprintf(`SELECT d.grove_id, d.table_name, d.machine_id, d.record_id, %s AS score
 		FROM %s WHERE %s ORDER BY score DESC, d.grove_id, d.table_name, d.machine_id, d.record_id LIMIT ?`,
-		score, from, strings.Join(where, " AND "))
-	rows, err := q.query(ctx, stmt, args...)
+		score, from, strings.Join(append([]string{match}, where...), " AND "))
+	rows, err := q.query(ctx, stmt, append([]any{arg}, args...)...)
 	if err != nil {
 		return nil, q.db.wrap(err, "keyword search")
 	}
 	defer rows.Close()
+	hits := []hypha.KeywordHit{}
 	for rows.Next() {
 		var table string
 		var h hypha.KeywordHit
