@@ -34,8 +34,10 @@ func (r *DaemonResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "local writes:  %d records in %v: %.0f records/s (one record per write, through the control socket)\n",
 		r.Records, r.WriteElapsed.Round(time.Millisecond), r.WritesPerSec)
-	fmt.Fprintf(&b, "visible:       all on the server after %v: %.0f records/s from local write to readable on the server\n",
-		r.VisibleElapsed.Round(time.Millisecond), r.VisiblePerSec)
+	if r.VisibleElapsed > 0 {
+		fmt.Fprintf(&b, "visible:       all on the server after %v: %.0f records/s from local write to readable on the server\n",
+			r.VisibleElapsed.Round(time.Millisecond), r.VisiblePerSec)
+	}
 	if r.SearchableAfter > 0 {
 		fmt.Fprintf(&b, "searchable:    all embedded after %v: %.0f records/s from local write to searchable\n",
 			r.SearchableAfter.Round(time.Millisecond), r.SearchablePerSec)
@@ -46,7 +48,7 @@ func (r *DaemonResult) String() string {
 // Daemon writes opts.Records spores into grove through the daemon's control
 // socket, one record per local write from opts.Writers writers, and waits
 // until visible (the server's count of the grove's records) and then
-// searchable (its count of embedded ones; nil skips it) reach the total.
+// searchable (its count of embedded ones) reach the total; nil skips them.
 func Daemon(ctx context.Context, c *daemon.Client, grove string, visible, searchable func(context.Context) (int, error), opts DaemonOptions) (*DaemonResult, error) {
 	if opts.Records <= 0 {
 		opts.Records = 20_000
@@ -102,6 +104,10 @@ func Daemon(ctx context.Context, c *daemon.Client, grove string, visible, search
 			}
 		}
 	}
+	res.WritesPerSec = float64(opts.Records) / res.WriteElapsed.Seconds()
+	if visible == nil {
+		return res, nil // no server: the local writes alone
+	}
 	var err error
 	if res.VisibleElapsed, err = wait(visible); err != nil {
 		return nil, err
@@ -112,7 +118,6 @@ func Daemon(ctx context.Context, c *daemon.Client, grove string, visible, search
 		}
 		res.SearchablePerSec = float64(opts.Records) / res.SearchableAfter.Seconds()
 	}
-	res.WritesPerSec = float64(opts.Records) / res.WriteElapsed.Seconds()
 	res.VisiblePerSec = float64(opts.Records) / res.VisibleElapsed.Seconds()
 	return res, nil
 }

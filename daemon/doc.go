@@ -5,7 +5,8 @@
 // ~/.hypha): its settings (grove.toml), the Team Key (team_key, 0600), the
 // grove's MCP token from its last /connect (mcp_token.json, 0600) and a local
 // SQLite store (local.db) holding the synced tables and the outbox. A local
-// write updates its table and the outbox in one transaction; the daemon's
+// write updates its table and the outbox in one transaction (writes arriving
+// together share one, each in its own savepoint: group commit); the daemon's
 // flusher sends the outbox to the team server's /enqueue in batches of at most
 // 100 and deletes a row only after a 200 that accepted it. A rotation watcher
 // polls /health with X-Grove-ID and X-Daemon-ID and calls /connect when the

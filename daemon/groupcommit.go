@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -89,12 +90,7 @@ func (s *Store) submit(ctx context.Context, r *writeReq) ([]WriteResult, error) 
 		case <-r.done:
 			return r.res, r.err
 		case s.leader <- struct{}{}:
-			select {
-			case <-r.done: // a previous leader committed it
-			default:
-				s.commitQueued()
-			}
-			<-s.leader
+			s.lead(r)
 		case <-ctx.Done():
 			if r.state.CompareAndSwap(reqQueued, reqWithdrawn) {
 				return nil, ctx.Err()
@@ -102,6 +98,17 @@ func (s *Store) submit(ctx context.Context, r *writeReq) ([]WriteResult, error) 
 			<-r.done // a leader has it: its outcome is the answer
 			return r.res, r.err
 		}
+	}
+}
+
+// lead commits the queue unless a previous leader already answered r, and
+// gives the leader slot back, even on a panic.
+func (s *Store) lead(r *writeReq) {
+	defer func() { <-s.leader }()
+	select {
+	case <-r.done: // a previous leader committed it
+	default:
+		s.commitQueued()
 	}
 }
 
@@ -127,20 +134,34 @@ func (s *Store) commitQueued() {
 	if len(taken) == 0 {
 		return
 	}
+	answered := false
+	defer func() {
+		if !answered { // a panic: nobody may wait forever
+			for _, r := range taken {
+				r.res, r.err = nil, errors.New("local write aborted by an internal error")
+				close(r.done)
+			}
+		}
+	}()
 	// The group's outcome must not depend on one caller's context: others'
 	// writes are in the same transaction.
 	ctx := context.Background()
-	if err := s.prepareStmts(ctx, taken); err != nil {
-		for _, r := range taken {
-			r.err = err
-		}
-	} else if len(taken) == 1 {
-		taken[0].res, taken[0].err = s.applyAlone(ctx, taken[0])
-	} else if err := s.applyGroup(ctx, taken); err != nil {
-		for _, r := range taken {
-			r.res, r.err = s.applyAlone(ctx, r)
+	ready := make([]*writeReq, 0, len(taken))
+	for _, r := range taken {
+		if r.err = s.prepareStmts(ctx, r); r.err == nil {
+			ready = append(ready, r)
 		}
 	}
+	if len(ready) == 1 {
+		ready[0].res, ready[0].err = s.applyAlone(ctx, ready[0])
+	} else if len(ready) > 1 {
+		if err := s.applyGroup(ctx, ready); err != nil {
+			for _, r := range ready {
+				r.res, r.err = s.applyAlone(ctx, r)
+			}
+		}
+	}
+	answered = true
 	for _, r := range taken {
 		close(r.done)
 	}
@@ -204,10 +225,10 @@ func (s *Store) applyGroup(ctx context.Context, reqs []*writeReq) error {
 	return nil
 }
 
-// prepareStmts prepares, once, the statements of the tables the requests
-// write. It runs before the group's transaction: preparing on the store's
-// single connection inside it would wait for the connection it holds.
-func (s *Store) prepareStmts(ctx context.Context, reqs []*writeReq) error {
+// prepareStmts prepares, once, the statements of the tables r writes. It
+// runs before the group's transaction: preparing on the store's single
+// connection inside it would wait for the connection the transaction holds.
+func (s *Store) prepareStmts(ctx context.Context, r *writeReq) error {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
 	prep := func(q string) (*sql.Stmt, error) {
@@ -231,36 +252,34 @@ func (s *Store) prepareStmts(ctx context.Context, reqs []*writeReq) error {
 			return err
 		}
 	}
-	for _, r := range reqs {
-		for _, p := range r.ps {
-			name := p.table.Name
-			if s.tableStmts[name] != nil {
-				continue
-			}
-			tbl := quoteIdent(name) // from the allowlist hypha.SyncedTables
-			var ts tableStmts
-			for _, x := range []struct {
-				dst **sql.Stmt
-				q   string
-			}{
-				// The 7th parameter is force: update even when the
-				// stored data is the same (RowsAffected 0 = unchanged).
-				{&ts.upsert, `INSERT INTO ` + tbl + ` (machine_id, id, project_id, content_hash, data, updated_at)
+	for _, p := range r.ps {
+		name := p.table.Name
+		if s.tableStmts[name] != nil {
+			continue
+		}
+		tbl := quoteIdent(name) // from the allowlist hypha.SyncedTables
+		var ts tableStmts
+		for _, x := range []struct {
+			dst **sql.Stmt
+			q   string
+		}{
+			// The 7th parameter is force: update even when the
+			// stored data is the same (RowsAffected 0 = unchanged).
+			{&ts.upsert, `INSERT INTO ` + tbl + ` (machine_id, id, project_id, content_hash, data, updated_at)
 				VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (machine_id, id) DO UPDATE SET project_id = excluded.project_id,
 				content_hash = excluded.content_hash, data = excluded.data, updated_at = excluded.updated_at
 				WHERE ?7 OR data IS NOT excluded.data`},
-				{&ts.selProject, `SELECT project_id FROM ` + tbl + ` WHERE machine_id = ? AND id = ?`},
-				{&ts.del, `DELETE FROM ` + tbl + ` WHERE machine_id = ? AND id = ?`},
-			} {
-				st, err := prep(x.q)
-				if err != nil {
-					closeAll(ts.upsert, ts.selProject, ts.del)
-					return err
-				}
-				*x.dst = st
+			{&ts.selProject, `SELECT project_id FROM ` + tbl + ` WHERE machine_id = ? AND id = ?`},
+			{&ts.del, `DELETE FROM ` + tbl + ` WHERE machine_id = ? AND id = ?`},
+		} {
+			st, err := prep(x.q)
+			if err != nil {
+				closeAll(ts.upsert, ts.selProject, ts.del)
+				return err
 			}
-			s.tableStmts[name] = &ts
+			*x.dst = st
 		}
+		s.tableStmts[name] = &ts
 	}
 	return nil
 }

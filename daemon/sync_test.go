@@ -147,6 +147,8 @@ func TestDaemon_HonoursRetryAfterThenDrains(t *testing.T) {
 			t.Errorf("call %d came %v after a Retry-After: 1", i+1, gap)
 		}
 	}
+	// The daemon settles the batch after the server's answer.
+	eventually(t, "an empty outbox", func() bool { return groveStatus(t, c, "g").Outbox.Depth == 0 })
 	st := groveStatus(t, c, "g")
 	if st.Outbox.Failures24h != 2 || st.Outbox.Depth != 0 {
 		t.Fatalf("status = %+v", st.Outbox)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -425,6 +426,76 @@ func TestDaemonE2E_KillMidFlushLosesNothing(t *testing.T) {
 				t.Fatalf("%d rejections", st.Outbox.RejectedTotal)
 			}
 		})
+	}
+}
+
+// TestDaemonE2E_KillDuringConcurrentWritesKeepsEveryAcknowledged kills the
+// daemon with SIGKILL while writers write through its socket (their writes
+// committed in groups): every write it acknowledged is in the local store,
+// table row and outbox row, and no table row lacks its outbox row.
+func TestDaemonE2E_KillDuringConcurrentWritesKeepsEveryAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills daemon processes")
+	}
+	ctx := context.Background()
+	bin := hyphaBinary(t)
+	home := shortHome(t)
+	h := daemon.Home{Dir: home}
+	if _, err := daemon.Install(ctx, h, daemon.InstallOptions{GroveID: "g"}); err != nil { // no server: nothing leaves
+		t.Fatal(err)
+	}
+	p := startDaemonProc(t, bin, home)
+	c := daemon.NewClient(h)
+	defer c.Close()
+	const writers = 8
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				data := map[string]any{"project_id": e2eProject, "content": "written while the daemon dies " + id}
+				if _, err := c.Put(ctx, "g", "spores", id, data, false); err != nil {
+					return // the daemon is gone
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	waitFor(t, "acknowledged writes", 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 400
+	})
+	p.kill()
+	wg.Wait()
+	st, err := daemon.OpenGroveStore(ctx, h, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, id := range acked {
+		rec, err := st.Get(ctx, "spores", id)
+		if err != nil || !rec.Pending {
+			t.Fatalf("acknowledged write %s after SIGKILL: %+v, %v", id, rec, err)
+		}
+	}
+	rows, err := st.CountRecords(ctx, "spores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := st.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("SIGKILL after %d acknowledged writes: %d table rows, %d outbox rows", len(acked), rows, stats.Depth)
+	if rows != stats.Depth || rows < int64(len(acked)) || rows > int64(len(acked)+writers) {
+		t.Fatalf("%d table rows and %d outbox rows for %d acknowledged writes (at most %d in flight)", rows, stats.Depth, len(acked), writers)
 	}
 }
 
