@@ -19,7 +19,9 @@ type plan struct {
 	// none: no row can match (a value no row has, an empty table list).
 	none bool
 	// sharedOnly: the partition is another grove's; only rows it shares.
-	sharedOnly   bool
+	sharedOnly bool
+	// publicOnly: only rows their grove made public (the anonymous tier).
+	publicOnly   bool
 	eqFields     [numFields]uint8
 	eqCodes      [numFields]uint32
 	neq          int
@@ -31,7 +33,7 @@ type plan struct {
 // caller's grove (all rows visible) or one that shares with it (only rows
 // marked Shared). The caller holds p's lock for reading.
 func compile(f *hypha.VectorFilter, p *partition, own bool) plan {
-	pl := plan{p: p, epoch: p.epoch, rows: len(p.rows), sharedOnly: !own, since: f.Since, until: f.Until}
+	pl := plan{p: p, epoch: p.epoch, rows: len(p.rows), sharedOnly: !own, publicOnly: f.PublicOnly, since: f.Since, until: f.Until}
 	eq := func(field int, value string) {
 		if value == "" || pl.none {
 			return
@@ -70,13 +72,13 @@ func compile(f *hypha.VectorFilter, p *partition, own bool) plan {
 		pl.none = true
 	}
 	pl.none = pl.none || p.live() == 0
-	pl.all = !pl.none && own && pl.neq == 0 && pl.tables == nil && f.Since == 0 && f.Until == 0
+	pl.all = !pl.none && own && !f.PublicOnly && pl.neq == 0 && pl.tables == nil && f.Since == 0 && f.Until == 0
 	return pl
 }
 
 // match reports whether live row r passes the plan.
 func (pl *plan) match(r *row) bool {
-	if pl.sharedOnly && !r.shared {
+	if pl.sharedOnly && !r.shared || pl.publicOnly && !r.public {
 		return false
 	}
 	for j := range pl.neq {

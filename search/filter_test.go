@@ -25,6 +25,9 @@ func filterFixture(t *testing.T) *search.Index {
 		{GroveID: "g", Table: "artifacts", MachineID: "m2", ID: "ar1", ProjectID: "p2", SourcePath: "docs/b.md", CreatedAt: 400},
 		{GroveID: "g", Table: "skill_records", MachineID: "m1", ID: "sk1", ProjectID: "p1", Status: "active", Name: "deploy"},
 		{GroveID: "g", Table: "sessions", MachineID: "m1", ID: "se1", ProjectID: "p1", Status: "completed", CreatedAt: 500},
+		// A grove with a public record and a private one.
+		{GroveID: "pub", Table: "spores", MachineID: "m3", ID: "p-public", ProjectID: "p3", Status: "active", CreatedAt: 600, Public: true},
+		{GroveID: "pub", Table: "spores", MachineID: "m3", ID: "p-private", ProjectID: "p3", Status: "active", CreatedAt: 600},
 		// Another grove: its shared record is visible to groves it grants,
 		// its private one never.
 		{GroveID: "other", Table: "spores", MachineID: "m9", ID: "o-shared", ProjectID: "p1", Status: "active", CreatedAt: 150, Shared: true},
@@ -48,6 +51,11 @@ func TestIndexFilters(t *testing.T) {
 		want []string
 	}{
 		{"grove only", g(hypha.VectorFilter{}), []string{"ar1", "pl1", "s1", "s2", "se1", "sk1"}},
+		{"public only", hypha.VectorFilter{GroveID: "pub", PublicOnly: true}, []string{"p-public"}},
+		{"public and private", hypha.VectorFilter{GroveID: "pub"}, []string{"p-private", "p-public"}},
+		{"public only across a grant", hypha.VectorFilter{GroveID: "pub", PublicOnly: true, SharedFrom: []string{"other"}}, []string{"p-public"}},
+		{"public only, filtered", hypha.VectorFilter{GroveID: "pub", PublicOnly: true, Status: "superseded"}, nil},
+		{"public only, none public", g(hypha.VectorFilter{PublicOnly: true}), nil},
 		{"grove with a grant", g(hypha.VectorFilter{SharedFrom: []string{"other"}}), []string{"ar1", "o-shared", "pl1", "s1", "s2", "se1", "sk1"}},
 		{"grant listed twice and own grove listed", g(hypha.VectorFilter{SharedFrom: []string{"other", "other", "g", ""}}), []string{"ar1", "o-shared", "pl1", "s1", "s2", "se1", "sk1"}},
 		{"the other grove sees its own", hypha.VectorFilter{GroveID: "other"}, []string{"o-private", "o-shared"}},

@@ -34,6 +34,7 @@ type row struct {
 	codes     [numFields]uint32
 	createdAt int64
 	shared    bool
+	public    bool
 	live      bool // false: a deleted row (a tombstone) until compaction
 }
 
@@ -248,7 +249,7 @@ func (d *dictionary) wasted() bool {
 // internRow interns meta's filterable fields and returns the compact row
 // and a copy of meta whose strings are the dictionary's.
 func (d *dictionary) internRow(meta hypha.VectorMeta) (row, hypha.VectorMeta) {
-	r := row{createdAt: meta.CreatedAt, shared: meta.Shared}
+	r := row{createdAt: meta.CreatedAt, shared: meta.Shared, public: meta.Public}
 	fields := [numFields]*string{
 		fTable: &meta.Table, fProject: &meta.ProjectID, fMachine: &meta.MachineID,
 		fStatus: &meta.Status, fObservationType: &meta.ObservationType,
