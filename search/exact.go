@@ -15,15 +15,6 @@ import (
 // than it saves (a 384-d block of 1,024 rows scans in about 0.1 ms).
 const parallelMinRows = 4 * blockRows
 
-// denseFraction: when at least 1 in denseFraction rows of a block pass the
-// filter, the scan scores every row in storage order and keeps the ones
-// that pass, instead of jumping from match to match. Measured on the
-// development machine (100,000 × 384, one core): scoring every row takes
-// 12 ms whatever the filter; jumping over the rows that fail takes 20 ms
-// at 50 % matching (each jump restarts the hardware prefetcher, so every
-// row scored waits on memory), 12 ms at 25 %, 5.4 ms at 10 %, 0.8 ms at 3 %.
-const denseFraction = 4
-
 // errCompacted aborts a scan that found a partition compacted under it
 // (rows moved, codes changed); the search starts again.
 var errCompacted = errors.New("partition compacted during the search")
@@ -76,7 +67,7 @@ func unitsOf(units []unit, pl *plan) []unit {
 // at the end. With lockEach, a worker read-locks a unit's partition while
 // it scans the unit and fails with errCompacted if the partition was
 // compacted since the plan was made; otherwise the caller holds the locks.
-func scanUnits(ctx context.Context, q []float32, k int, units []unit, rows int, lockEach bool) ([]hypha.VectorHit, error) {
+func scanUnits(ctx context.Context, q *queryVec, k int, units []unit, rows int, lockEach bool) ([]hypha.VectorHit, error) {
 	workers := min(runtime.GOMAXPROCS(0), len(units))
 	if rows < parallelMinRows {
 		workers = 1
@@ -139,21 +130,33 @@ func scanUnits(ctx context.Context, q []float32, k int, units []unit, rows int, 
 // scanUnit offers the rows of u that pass its plan to h. sel is scratch
 // space for the matching rows' positions. The caller holds u's partition
 // read lock.
-func scanUnit(q []float32, u *unit, h *topK, sel []int32) []int32 {
+//
+// A row is scored on its 8-bit copy first; only a row that could still
+// beat h's floor given the bound of quant.go is scored exactly and
+// offered, so what h keeps is what an exact scan keeps.
+func scanUnit(q *queryVec, u *unit, h *topK, sel []int32) []int32 {
 	pl, p := u.pl, u.pl.p
-	block := p.blocks[u.start/blockRows] // u starts at a block boundary
+	b := u.start / blockRows // u starts at a block boundary
+	block, qblock := p.blocks[b], p.qblocks[b]
 	dims := p.dims
 	rows := p.rows[u.start:u.end]
-	offer := func(i int, s float32) {
-		if h.full() && s < h.floor() {
+	score := func(i int) {
+		if h.full() {
+			s := rows[i].scale
+			if s*dotI8(q.v, qblock[i*dims:(i+1)*dims])+s*q.halfL1+boundMargin < h.floor() {
+				return // cannot enter the top k
+			}
+		}
+		e := dot(q.v, block[i*dims:(i+1)*dims])
+		if h.full() && e < h.floor() {
 			return // cheap rejection before the metadata is looked at
 		}
-		h.offer(s, &p.metas[u.start+i])
+		h.offer(e, &p.metas[u.start+i])
 	}
 	if pl.all {
 		for i := range rows {
 			if rows[i].live {
-				offer(i, dot(q, block[i*dims:(i+1)*dims]))
+				score(i)
 			}
 		}
 		return sel
@@ -164,22 +167,8 @@ func scanUnit(q []float32, u *unit, h *topK, sel []int32) []int32 {
 			sel = append(sel, int32(i))
 		}
 	}
-	if len(sel) == 0 {
-		return sel
-	}
-	if denseFraction*len(sel) < len(rows) {
-		for _, i := range sel {
-			offer(int(i), dot(q, block[int(i)*dims:int(i+1)*dims]))
-		}
-		return sel
-	}
-	next := 0
-	for i := range rows[:sel[len(sel)-1]+1] {
-		s := dot(q, block[i*dims:(i+1)*dims])
-		if int32(i) == sel[next] {
-			offer(i, s)
-			next++
-		}
+	for _, i := range sel {
+		score(int(i))
 	}
 	return sel
 }

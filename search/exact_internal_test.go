@@ -48,11 +48,11 @@ func TestSearchHoldingLocksEqualsBlockLocking(t *testing.T) {
 			}
 		}
 		k := 1 + r.IntN(hypha.MaxVectorTopK)
-		a, err := search(context.Background(), q, k, &f, parts, false)
+		a, err := search(context.Background(), newQueryVec(q), k, &f, parts, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := search(context.Background(), q, k, &f, parts, true)
+		b, err := search(context.Background(), newQueryVec(q), k, &f, parts, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestScanFailsWhenCompactedUnderIt(t *testing.T) {
 	p.compact()
 	p.mu.Unlock()
 	q, _ := idx.normalise(randomVector(r, 4))
-	if _, err := scanUnits(context.Background(), q, 10, unitsOf(nil, &pl), pl.rows, true); !errors.Is(err, errCompacted) {
+	if _, err := scanUnits(context.Background(), newQueryVec(q), 10, unitsOf(nil, &pl), pl.rows, true); !errors.Is(err, errCompacted) {
 		t.Fatalf("scan over a compacted partition: %v, want errCompacted", err)
 	}
 }

@@ -147,8 +147,9 @@ func (idx *Index) Search(ctx context.Context, q []float32, k int, f hypha.Vector
 	}
 	// A compaction during the search makes it start again; the third
 	// attempt holds the read locks throughout, so it cannot be overtaken.
+	qv := newQueryVec(qn)
 	for attempt := 1; ; attempt++ {
-		hits, err := search(ctx, qn, k, &f, parts, attempt >= 3)
+		hits, err := search(ctx, qv, k, &f, parts, attempt >= 3)
 		if !errors.Is(err, errCompacted) {
 			return hits, err
 		}
@@ -161,7 +162,7 @@ func (idx *Index) Search(ctx context.Context, q []float32, k int, f hypha.Vector
 // search. With holdLocks it read-locks every partition for the whole
 // search instead, in grove order: a fixed order means two searches can
 // never each hold a lock the other waits for behind a writer.
-func search(ctx context.Context, q []float32, k int, f *hypha.VectorFilter, parts []*partition, holdLocks bool) ([]hypha.VectorHit, error) {
+func search(ctx context.Context, q *queryVec, k int, f *hypha.VectorFilter, parts []*partition, holdLocks bool) ([]hypha.VectorHit, error) {
 	if holdLocks {
 		parts = slices.SortedFunc(slices.Values(parts), func(a, b *partition) int { return strings.Compare(a.groveID, b.groveID) })
 		for _, p := range parts {

@@ -35,7 +35,8 @@ type row struct {
 	createdAt int64
 	shared    bool
 	public    bool
-	live      bool // false: a deleted row (a tombstone) until compaction
+	scale     float32 // of the row's 8-bit copy (see quant.go)
+	live      bool    // false: a deleted row (a tombstone) until compaction
 }
 
 // rowKey identifies a record within its grove's partition.
@@ -57,6 +58,7 @@ type partition struct {
 	dims    int
 	epoch   uint64             // bumped by every compaction
 	blocks  [][]float32        // len(blocks) = ceil(len(rows) / blockRows)
+	qblocks [][]int8           // the 8-bit copies, block for block
 	rows    []row              // live rows and tombstones
 	metas   []hypha.VectorMeta // strings shared with the dictionary; zero for tombstones
 	slots   map[rowKey]int32   // live key → row
@@ -77,6 +79,12 @@ func (p *partition) vector(i int) []float32 {
 	return p.blocks[b][off : off+p.dims : off+p.dims]
 }
 
+// qvector returns row i's 8-bit copy; the caller holds mu.
+func (p *partition) qvector(i int) []int8 {
+	b, off := i/blockRows, (i%blockRows)*p.dims
+	return p.qblocks[b][off : off+p.dims : off+p.dims]
+}
+
 // upsert stores vec (normalised, len dims) under meta's key, replacing the
 // record's previous vector and metadata in place. It reports whether the
 // record is new. The caller holds mu for writing.
@@ -90,14 +98,16 @@ func (p *partition) upsert(meta hypha.VectorMeta, vec []float32) bool {
 		i = int32(len(p.rows))
 		if int(i)/blockRows == len(p.blocks) {
 			p.blocks = append(p.blocks, make([]float32, blockRows*p.dims))
+			p.qblocks = append(p.qblocks, make([]int8, blockRows*p.dims))
 		}
 		p.rows = append(p.rows, row{})
 		p.metas = append(p.metas, hypha.VectorMeta{})
 		p.slots[k] = i
 	}
 	r.live = true
-	p.rows[i], p.metas[i] = r, m
 	copy(p.vector(int(i)), vec)
+	r.scale = quantize(vec, p.qvector(int(i)))
+	p.rows[i], p.metas[i] = r, m
 	p.maybeCompact()
 	return !ok
 }
@@ -146,6 +156,7 @@ func (p *partition) compact() {
 			break
 		}
 		copy(p.vector(lo), p.vector(hi))
+		copy(p.qvector(lo), p.qvector(hi))
 		p.rows[lo], p.metas[lo] = p.rows[hi], p.metas[hi]
 		p.rows[hi], p.metas[hi] = row{}, hypha.VectorMeta{}
 		m := &p.metas[lo]
@@ -157,6 +168,8 @@ func (p *partition) compact() {
 	nb := (w + blockRows - 1) / blockRows
 	clear(p.blocks[nb:])
 	p.blocks = p.blocks[:nb]
+	clear(p.qblocks[nb:])
+	p.qblocks = p.qblocks[:nb]
 	if w < cap(p.rows)/4 { // give back most of the memory after a mass delete
 		p.rows, p.metas = append([]row(nil), p.rows...), append([]hypha.VectorMeta(nil), p.metas...)
 	}
@@ -175,8 +188,8 @@ func (p *partition) compact() {
 // bytes estimates the memory the partition holds: vectors, compact rows,
 // metadata (each distinct string counted once), the key map.
 func (p *partition) bytes() int64 {
-	const slotSize = 64 // a map entry: the key's 3 string headers, the value, overhead
-	b := int64(len(p.blocks)) * blockRows * int64(p.dims) * 4
+	const slotSize = 64                                             // a map entry: the key's 3 string headers, the value, overhead
+	b := int64(len(p.blocks)) * blockRows * int64(p.dims) * (4 + 1) // float32 and 8-bit copies
 	b += int64(cap(p.rows))*int64(unsafe.Sizeof(row{})) + int64(cap(p.metas))*int64(unsafe.Sizeof(hypha.VectorMeta{}))
 	b += int64(len(p.slots)) * slotSize
 	for i := range p.metas {
