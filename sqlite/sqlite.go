@@ -93,7 +93,12 @@ func Open(ctx context.Context, path string, opts Options) (*sqlstore.DB, error) 
 		write.Close()
 		return nil, err
 	}
-	read, err := sql.Open("sqlite", base+common+"&_query_only=1")
+	// Readers map the file (up to 1 GiB) instead of reading pages with a
+	// system call each: a keyword search touches thousands of index pages,
+	// and the pread calls were an eighth of its time. The OS page cache is
+	// shared, so the mapping costs no memory of its own; each reader also
+	// keeps up to 16 MiB of pages of its own.
+	read, err := sql.Open("sqlite", base+common+"&_query_only=1&_pragma=mmap_size(1073741824)&_pragma=cache_size(-16384)")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
