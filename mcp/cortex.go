@@ -45,31 +45,29 @@ func (s *Server) cortexTool() tool {
 		OutputSchema: outputSchema[CortexOutput](false),
 	}
 	table := hypha.LookupTable("digest_extracts")
-	return tool{def: def, add: func(srv *mcp.Server, a *hypha.MCPAccess) {
-		addTool(s, srv, a, def, func(ctx context.Context, sc *scope, in CortexInput) (CortexOutput, error) {
-			tier := int64(in.Tier)
-			if tier <= 0 {
-				tier = 5000
-			}
-			rows, err := s.list(ctx, sc, hypha.RecordFilter{Table: table,
-				Equals:  []hypha.ColumnValue{{Column: "tier", Value: tier}},
-				OrderBy: newestFirst("generated_at"), Limit: 1})
-			if err != nil {
-				return CortexOutput{}, err
-			}
-			if len(rows) == 0 {
-				return CortexOutput{Content: noDigest, Tier: tier}, nil
-			}
-			r := rows[0]
-			out := CortexOutput{Tier: tier, GeneratedAt: num(r, "generated_at"), ID: r.ID, MachineID: r.MachineID,
-				GroveID: r.GroveID, ProjectID: r.ProjectID}
-			if c := str(r, "content"); c != nil {
-				out.Content = *c
-			}
-			if t := num(r, "tier"); t != nil {
-				out.Tier = *t
-			}
-			return out, nil
-		})
-	}}
+	return newTool(s, def, func(ctx context.Context, sc *scope, in CortexInput) (CortexOutput, error) {
+		tier := int64(in.Tier)
+		if tier <= 0 {
+			tier = 5000
+		}
+		rows, err := s.list(ctx, sc, hypha.RecordFilter{Table: table,
+			Equals:  []hypha.ColumnValue{{Column: "tier", Value: tier}},
+			OrderBy: newestFirst("generated_at"), Limit: 1})
+		if err != nil {
+			return CortexOutput{}, err
+		}
+		if len(rows) == 0 {
+			return CortexOutput{Content: noDigest, Tier: tier}, nil
+		}
+		r := rows[0]
+		out := CortexOutput{Tier: tier, GeneratedAt: num(r, "generated_at"), ID: r.ID, MachineID: r.MachineID,
+			GroveID: r.GroveID, ProjectID: r.ProjectID}
+		if c := str(r, "content"); c != nil {
+			out.Content = *c
+		}
+		if t := num(r, "tier"); t != nil {
+			out.Tier = *t
+		}
+		return out, nil
+	})
 }

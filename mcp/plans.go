@@ -69,35 +69,33 @@ func (s *Server) plansTool() tool {
 		OutputSchema: outputSchema[PlansOutput](true),
 	}
 	table := hypha.LookupTable("plans")
-	return tool{def: def, add: func(srv *mcp.Server, a *hypha.MCPAccess) {
-		addTool(s, srv, a, def, func(ctx context.Context, sc *scope, in PlansInput) (PlansOutput, error) {
-			if err := requireID(in.Op, in.ID); err != nil {
-				return PlansOutput{}, err
-			}
-			if in.Op == opGet {
-				r, err := s.getRow(ctx, sc, table, in.ID, in.MachineID, in.GroveID, "Plan not found")
-				if err != nil {
-					return PlansOutput{}, err
-				}
-				return PlansOutput{Plan: fullRow(r)}, nil
-			}
-			rows, err := s.list(ctx, sc, hypha.RecordFilter{Table: table, MachineID: in.MachineID,
-				Equals:  equals("status", in.Status, "session_id", in.Session),
-				OrderBy: newestFirst("updated_at", "created_at"), Limit: in.Limit})
+	return newTool(s, def, func(ctx context.Context, sc *scope, in PlansInput) (PlansOutput, error) {
+		if err := requireID(in.Op, in.ID); err != nil {
+			return PlansOutput{}, err
+		}
+		if in.Op == opGet {
+			r, err := s.getRow(ctx, sc, table, in.ID, in.MachineID, in.GroveID, "Plan not found")
 			if err != nil {
 				return PlansOutput{}, err
 			}
-			out := PlansOutput{Plans: make([]PlanSummary, 0, len(rows))}
-			for _, r := range rows {
-				out.Plans = append(out.Plans, PlanSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
-					LogicalKey: str(r, "logical_key"), Status: str(r, "status"), Author: str(r, "author"), Title: str(r, "title"),
-					Preview: prefix(r, "content", 500), SourcePath: str(r, "source_path"), Tags: str(r, "tags"),
-					SessionID: str(r, "session_id"), PromptBatchID: num(r, "prompt_batch_id"),
-					CreatedAt: num(r, "created_at"), UpdatedAt: num(r, "updated_at")})
-			}
-			return out, nil
-		})
-	}}
+			return PlansOutput{Plan: fullRow(r)}, nil
+		}
+		rows, err := s.list(ctx, sc, hypha.RecordFilter{Table: table, MachineID: in.MachineID,
+			Equals:  equals("status", in.Status, "session_id", in.Session),
+			OrderBy: newestFirst("updated_at", "created_at"), Limit: in.Limit})
+		if err != nil {
+			return PlansOutput{}, err
+		}
+		out := PlansOutput{Plans: make([]PlanSummary, 0, len(rows))}
+		for _, r := range rows {
+			out.Plans = append(out.Plans, PlanSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
+				LogicalKey: str(r, "logical_key"), Status: str(r, "status"), Author: str(r, "author"), Title: str(r, "title"),
+				Preview: prefix(r, "content", 500), SourcePath: str(r, "source_path"), Tags: str(r, "tags"),
+				SessionID: str(r, "session_id"), PromptBatchID: num(r, "prompt_batch_id"),
+				CreatedAt: num(r, "created_at"), UpdatedAt: num(r, "updated_at")})
+		}
+		return out, nil
+	})
 }
 
 // readOnly marks a tool as reading only, from a closed world of records.

@@ -56,28 +56,26 @@ func (s *Server) searchTool() tool {
 		}),
 		OutputSchema: outputSchema[SearchOutput](false),
 	}
-	return tool{def: def, add: func(srv *mcp.Server, a *hypha.MCPAccess) {
-		addTool(s, srv, a, def, func(ctx context.Context, sc *scope, in SearchInput) (SearchOutput, error) {
-			if s.opts.Search == nil {
-				return SearchOutput{}, hypha.Errorf(hypha.EUnavailable, "search is not available on this server")
-			}
-			if strings.TrimSpace(in.Query) == "" {
-				return SearchOutput{}, hypha.Errorf(hypha.EInvalid, "query is required")
-			}
-			q := hypha.SearchQuery{Text: in.Query, Mode: in.Mode, Limit: in.Limit, Types: in.Types,
-				ProjectID: in.ProjectID, Status: in.Status, ObservationType: in.ObservationType, SessionID: in.SessionID,
-				SourcePath: in.SourcePath, Name: in.Name, Since: epoch(in.Since), Until: epoch(in.Until),
-				ReleaseState: in.ReleaseState, ReleaseConfidence: in.ReleaseConfidence, PublicOnly: sc.public}
-			results, err := s.opts.Search.Search(ctx, sc.grove, q)
-			if err != nil {
-				return SearchOutput{}, err
-			}
-			if results == nil {
-				results = []hypha.SearchResult{}
-			}
-			return SearchOutput{Results: results}, nil
-		})
-	}}
+	return newTool(s, def, func(ctx context.Context, sc *scope, in SearchInput) (SearchOutput, error) {
+		if s.opts.Search == nil {
+			return SearchOutput{}, hypha.Errorf(hypha.EUnavailable, "search is not available on this server")
+		}
+		if strings.TrimSpace(in.Query) == "" {
+			return SearchOutput{}, hypha.Errorf(hypha.EInvalid, "query is required")
+		}
+		q := hypha.SearchQuery{Text: in.Query, Mode: in.Mode, Limit: in.Limit, Types: in.Types,
+			ProjectID: in.ProjectID, Status: in.Status, ObservationType: in.ObservationType, SessionID: in.SessionID,
+			SourcePath: in.SourcePath, Name: in.Name, Since: epoch(in.Since), Until: epoch(in.Until),
+			ReleaseState: in.ReleaseState, ReleaseConfidence: in.ReleaseConfidence, PublicOnly: sc.public}
+		results, err := s.opts.Search.Search(ctx, sc.grove, q)
+		if err != nil {
+			return SearchOutput{}, err
+		}
+		if results == nil {
+			results = []hypha.SearchResult{}
+		}
+		return SearchOutput{Results: results}, nil
+	})
 }
 
 // epoch reads a time in epoch seconds; fractions are dropped, as the

@@ -12,15 +12,18 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/hyphateam/hypha"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -69,7 +72,6 @@ const maxScopes = 4096
 type Server struct {
 	opts  Options
 	log   *slog.Logger
-	cache *mcp.SchemaCache
 	tools []tool // every tool, in hypha.MCPTools order
 
 	mu      sync.Mutex
@@ -98,7 +100,7 @@ func New(o Options) *Server {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	s := &Server{opts: o, log: o.Logger, cache: mcp.NewSchemaCache(), servers: make(map[string]*mcp.Server)}
+	s := &Server{opts: o, log: o.Logger, servers: make(map[string]*mcp.Server)}
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.tools = []tool{s.searchTool(), s.cortexTool(), s.plansTool(), s.sessionsTool(), s.skillsTool(), s.sporesTool()}
 	return s
@@ -156,7 +158,6 @@ func (s *Server) newServer(a *hypha.MCPAccess) *mcp.Server {
 	scope.Tools = slices.Clone(a.Tools)
 	srv := mcp.NewServer(&mcp.Implementation{Name: "myco", Title: "Hypha team MCP", Version: s.opts.Version}, &mcp.ServerOptions{
 		Instructions: instructions(&scope),
-		SchemaCache:  s.cache,
 		// No sessions to page through tools; six tools fit one page.
 		PageSize: 100,
 	})
@@ -211,26 +212,94 @@ func (s *Server) scopeOf(ctx context.Context, req *mcp.CallToolRequest, bound *h
 	return sc, nil
 }
 
-// addTool adds one typed tool to srv, bound to the access a: the handler
-// gets the call's resolved scope, and every failure it returns becomes a
-// tool error with a stable code (see toolErrors).
-func addTool[In, Out any](s *Server, srv *mcp.Server, a *hypha.MCPAccess, def *mcp.Tool, h func(context.Context, *scope, In) (Out, error)) {
-	mcp.AddTool(srv, def, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
-		var zero Out
-		sc, err := s.scopeOf(ctx, req, a, def.Name)
-		if err != nil {
-			return nil, zero, asCoded(err)
-		}
-		out, err := h(ctx, sc, in)
-		if err != nil {
-			return nil, zero, asCoded(err)
-		}
-		return nil, out, nil
-	})
+// newTool makes a tool of a typed handler h, registered with the SDK's
+// raw Server.AddTool rather than its typed mcp.AddTool. The typed path
+// costs more than a list tool itself at every call: it decodes and
+// re-encodes the arguments, then decodes the whole answer into generic
+// maps, validates it against the output schema and encodes it again. Here:
+//
+//   - The published schemas are def's, unchanged: tools/list shows the same
+//     input schema (with its limits and defaults) and output schema.
+//   - The arguments are checked and completed by the same input schema as
+//     before, resolved once here (see decodeArgs); refused arguments are
+//     tool errors with code "invalid", as before.
+//   - The answer is encoded once; those bytes are both the structured
+//     content and the JSON text item.
+//   - The answer is not validated against the output schema at each call:
+//     the schema is derived from the Go type that produces it, and
+//     TestOutputSchemas validates every tool's real answers against it.
+//
+// The handler gets the call's resolved scope; every failure it returns
+// becomes a tool error with a stable code (see toolErrors).
+func newTool[In, Out any](s *Server, def *mcp.Tool, h func(context.Context, *scope, In) (Out, error)) tool {
+	input, err := def.InputSchema.(*jsonschema.Schema).Resolve(&jsonschema.ResolveOptions{ValidateDefaults: true})
+	if err != nil {
+		panic(fmt.Sprintf("mcp: tool %s: input schema: %v", def.Name, err))
+	}
+	return tool{def: def, add: func(srv *mcp.Server, a *hypha.MCPAccess) {
+		srv.AddTool(def, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			out, err := func() (Out, error) {
+				var zero Out
+				in, err := decodeArgs[In](req.Params.Arguments, input)
+				if err != nil {
+					return zero, err
+				}
+				sc, err := s.scopeOf(ctx, req, a, def.Name)
+				if err != nil {
+					return zero, err
+				}
+				return h(ctx, sc, in)
+			}()
+			var b []byte
+			if err == nil {
+				b, err = json.Marshal(out)
+			}
+			if err != nil {
+				res := &mcp.CallToolResult{}
+				res.SetError(asCoded(err))
+				return res, nil
+			}
+			return &mcp.CallToolResult{
+				Content:           []mcp.Content{&mcp.TextContent{Text: string(b)}},
+				StructuredContent: json.RawMessage(b),
+			}, nil
+		})
+	}}
 }
 
-// asCoded makes every error of a tool a *hypha.Error, so toolErrors can
-// tell them from the SDK's own (argument validation).
+// decodeArgs reads a call's arguments into In as the SDK's typed tools
+// do: absent or null arguments are {} (null crashed the SDK's typed path:
+// it applied defaults to a nil map); the schema's defaults fill absent
+// properties; the result must validate against the input schema (types,
+// limits, enums, no unknown properties); then it is decoded into In. The
+// arguments are a small object, so this costs microseconds. A refusal is
+// "invalid", with the SDK's wording.
+func decodeArgs[In any](raw json.RawMessage, schema *jsonschema.Resolved) (In, error) {
+	var in In
+	args := map[string]any{}
+	if raw = bytes.TrimSpace(raw); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return in, hypha.Errorf(hypha.EInvalid, "validating \"arguments\": unmarshaling arguments: %v", err)
+		}
+	}
+	if err := schema.ApplyDefaults(&args); err != nil {
+		return in, hypha.Errorf(hypha.EInvalid, "validating \"arguments\": applying schema defaults: %v", err)
+	}
+	if err := schema.Validate(args); err != nil {
+		return in, hypha.Errorf(hypha.EInvalid, "validating \"arguments\": %v", err)
+	}
+	// Valid arguments name only In's fields, with their JSON types.
+	b, err := json.Marshal(args)
+	if err == nil {
+		err = json.Unmarshal(b, &in)
+	}
+	if err != nil {
+		return in, hypha.Errorf(hypha.EInvalid, "validating \"arguments\": %v", err)
+	}
+	return in, nil
+}
+
+// asCoded makes every error of a tool a *hypha.Error with a code.
 func asCoded(err error) error {
 	var he *hypha.Error
 	if errors.As(err, &he) {
@@ -252,9 +321,9 @@ type toolFailure struct {
 }
 
 // toolErrors rewrites every failed tools/call result as a toolFailure
-// text item. Errors of our tools carry their code; any other error comes
-// from the SDK rejecting the arguments against the input schema, which is
-// "invalid". Internal errors are logged here, once, and never shown.
+// text item. Errors of our tools carry their code (refused arguments are
+// "invalid", see decodeArgs); any other failed result is "invalid" too.
+// Internal errors are logged here, once, and never shown.
 func (s *Server) toolErrors(a *hypha.MCPAccess) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {

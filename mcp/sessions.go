@@ -73,42 +73,40 @@ func (s *Server) sessionsTool() tool {
 		OutputSchema: outputSchema[SessionsOutput](true),
 	}
 	table := hypha.LookupTable("sessions")
-	return tool{def: def, add: func(srv *mcp.Server, a *hypha.MCPAccess) {
-		addTool(s, srv, a, def, func(ctx context.Context, sc *scope, in SessionsInput) (SessionsOutput, error) {
-			if err := requireID(in.Op, in.ID); err != nil {
-				return SessionsOutput{}, err
-			}
-			if in.Op == opGet {
-				r, err := s.getRow(ctx, sc, table, in.ID, in.MachineID, in.GroveID, "Session not found")
-				if err != nil {
-					return SessionsOutput{}, err
-				}
-				return SessionsOutput{Session: fullRow(r)}, nil
-			}
-			f := hypha.RecordFilter{Table: table, MachineID: in.MachineID,
-				Equals:  equals("status", in.Status, "agent", in.Agent, "branch", in.Branch),
-				OrderBy: newestFirst("started_at"), Limit: in.Limit}
-			if in.Since != "" {
-				since, err := parseSince(in.Since)
-				if err != nil {
-					return SessionsOutput{}, err
-				}
-				f.AtLeast = []hypha.ColumnValue{{Column: "started_at", Value: since}}
-			}
-			rows, err := s.list(ctx, sc, f)
+	return newTool(s, def, func(ctx context.Context, sc *scope, in SessionsInput) (SessionsOutput, error) {
+		if err := requireID(in.Op, in.ID); err != nil {
+			return SessionsOutput{}, err
+		}
+		if in.Op == opGet {
+			r, err := s.getRow(ctx, sc, table, in.ID, in.MachineID, in.GroveID, "Session not found")
 			if err != nil {
 				return SessionsOutput{}, err
 			}
-			out := SessionsOutput{Sessions: make([]SessionSummary, 0, len(rows))}
-			for _, r := range rows {
-				out.Sessions = append(out.Sessions, SessionSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
-					Agent: str(r, "agent"), User: str(r, "user"), Branch: str(r, "branch"), Status: str(r, "status"),
-					Title: str(r, "title"), Summary: prefix(r, "summary", 300), PromptCount: num(r, "prompt_count"),
-					ToolCount: num(r, "tool_count"), StartedAt: num(r, "started_at"), EndedAt: num(r, "ended_at")})
+			return SessionsOutput{Session: fullRow(r)}, nil
+		}
+		f := hypha.RecordFilter{Table: table, MachineID: in.MachineID,
+			Equals:  equals("status", in.Status, "agent", in.Agent, "branch", in.Branch),
+			OrderBy: newestFirst("started_at"), Limit: in.Limit}
+		if in.Since != "" {
+			since, err := parseSince(in.Since)
+			if err != nil {
+				return SessionsOutput{}, err
 			}
-			return out, nil
-		})
-	}}
+			f.AtLeast = []hypha.ColumnValue{{Column: "started_at", Value: since}}
+		}
+		rows, err := s.list(ctx, sc, f)
+		if err != nil {
+			return SessionsOutput{}, err
+		}
+		out := SessionsOutput{Sessions: make([]SessionSummary, 0, len(rows))}
+		for _, r := range rows {
+			out.Sessions = append(out.Sessions, SessionSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
+				Agent: str(r, "agent"), User: str(r, "user"), Branch: str(r, "branch"), Status: str(r, "status"),
+				Title: str(r, "title"), Summary: prefix(r, "summary", 300), PromptCount: num(r, "prompt_count"),
+				ToolCount: num(r, "tool_count"), StartedAt: num(r, "started_at"), EndedAt: num(r, "ended_at")})
+		}
+		return out, nil
+	})
 }
 
 // sinceLayouts are the ISO 8601 shapes "since" accepts, as JavaScript's

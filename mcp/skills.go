@@ -67,33 +67,31 @@ func (s *Server) skillsTool() tool {
 		OutputSchema: outputSchema[SkillsOutput](true),
 	}
 	table := hypha.LookupTable("skill_records")
-	return tool{def: def, add: func(srv *mcp.Server, a *hypha.MCPAccess) {
-		addTool(s, srv, a, def, func(ctx context.Context, sc *scope, in SkillsInput) (SkillsOutput, error) {
-			if err := requireID(in.Op, in.ID); err != nil {
-				return SkillsOutput{}, err
-			}
-			if in.Op == opGet {
-				r, err := s.getSkill(ctx, sc, table, in)
-				if err != nil {
-					return SkillsOutput{}, err
-				}
-				return SkillsOutput{Skill: fullRow(r)}, nil
-			}
-			rows, err := s.list(ctx, sc, hypha.RecordFilter{Table: table, MachineID: in.MachineID,
-				Equals: equals("status", in.Status), OrderBy: newestFirst("usage_count", "created_at"), Limit: in.Limit})
+	return newTool(s, def, func(ctx context.Context, sc *scope, in SkillsInput) (SkillsOutput, error) {
+		if err := requireID(in.Op, in.ID); err != nil {
+			return SkillsOutput{}, err
+		}
+		if in.Op == opGet {
+			r, err := s.getSkill(ctx, sc, table, in)
 			if err != nil {
 				return SkillsOutput{}, err
 			}
-			out := SkillsOutput{Skills: make([]SkillSummary, 0, len(rows))}
-			for _, r := range rows {
-				out.Skills = append(out.Skills, SkillSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
-					Name: str(r, "name"), DisplayName: str(r, "display_name"), Description: str(r, "description"),
-					Status: str(r, "status"), Generation: num(r, "generation"), UsageCount: num(r, "usage_count"),
-					LastUsedAt: num(r, "last_used_at"), CreatedAt: num(r, "created_at"), UpdatedAt: num(r, "updated_at")})
-			}
-			return out, nil
-		})
-	}}
+			return SkillsOutput{Skill: fullRow(r)}, nil
+		}
+		rows, err := s.list(ctx, sc, hypha.RecordFilter{Table: table, MachineID: in.MachineID,
+			Equals: equals("status", in.Status), OrderBy: newestFirst("usage_count", "created_at"), Limit: in.Limit})
+		if err != nil {
+			return SkillsOutput{}, err
+		}
+		out := SkillsOutput{Skills: make([]SkillSummary, 0, len(rows))}
+		for _, r := range rows {
+			out.Skills = append(out.Skills, SkillSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
+				Name: str(r, "name"), DisplayName: str(r, "display_name"), Description: str(r, "description"),
+				Status: str(r, "status"), Generation: num(r, "generation"), UsageCount: num(r, "usage_count"),
+				LastUsedAt: num(r, "last_used_at"), CreatedAt: num(r, "created_at"), UpdatedAt: num(r, "updated_at")})
+		}
+		return out, nil
+	})
 }
 
 // getSkill looks a skill up by id and, failing that, by name (reference

@@ -79,39 +79,37 @@ func (s *Server) sporesTool() tool {
 		OutputSchema: outputSchema[SporesOutput](true),
 	}
 	table := hypha.LookupTable("spores")
-	return tool{def: def, add: func(srv *mcp.Server, a *hypha.MCPAccess) {
-		addTool(s, srv, a, def, func(ctx context.Context, sc *scope, in SporesInput) (SporesOutput, error) {
-			if err := requireID(in.Op, in.ID); err != nil {
-				return SporesOutput{}, err
-			}
-			if in.Op == opGet {
-				r, err := s.getRow(ctx, sc, table, in.ID, in.MachineID, in.GroveID, "Spore not found")
-				if err != nil {
-					return SporesOutput{}, err
-				}
-				return SporesOutput{Spore: fullRow(r)}, nil
-			}
-			limit := max(1, min(in.Limit, maxListLimit))
-			offset := max(0, min(in.Offset, maxOffset))
-			f := hypha.RecordFilter{Table: table, MachineID: in.MachineID,
-				Equals:  equals("status", in.Status, "observation_type", in.ObservationType, "agent_id", in.AgentID),
-				OrderBy: newestFirst("created_at"), Limit: limit, Offset: offset}
-			if in.Search != "" {
-				f.Contains = []hypha.ColumnValue{{Column: "content", Value: in.Search}}
-			}
-			rows, err := s.list(ctx, sc, f)
+	return newTool(s, def, func(ctx context.Context, sc *scope, in SporesInput) (SporesOutput, error) {
+		if err := requireID(in.Op, in.ID); err != nil {
+			return SporesOutput{}, err
+		}
+		if in.Op == opGet {
+			r, err := s.getRow(ctx, sc, table, in.ID, in.MachineID, in.GroveID, "Spore not found")
 			if err != nil {
 				return SporesOutput{}, err
 			}
-			out := SporesOutput{Spores: make([]SporeSummary, 0, len(rows)), Offset: offset, Limit: limit}
-			for _, r := range rows {
-				out.Spores = append(out.Spores, SporeSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
-					AgentID: str(r, "agent_id"), SessionID: str(r, "session_id"), PromptBatchID: num(r, "prompt_batch_id"),
-					ObservationType: str(r, "observation_type"), Status: str(r, "status"), Content: str(r, "content"),
-					Context: str(r, "context"), Importance: num(r, "importance"), FilePath: str(r, "file_path"),
-					Tags: str(r, "tags"), CreatedAt: num(r, "created_at"), UpdatedAt: num(r, "updated_at")})
-			}
-			return out, nil
-		})
-	}}
+			return SporesOutput{Spore: fullRow(r)}, nil
+		}
+		limit := max(1, min(in.Limit, maxListLimit))
+		offset := max(0, min(in.Offset, maxOffset))
+		f := hypha.RecordFilter{Table: table, MachineID: in.MachineID,
+			Equals:  equals("status", in.Status, "observation_type", in.ObservationType, "agent_id", in.AgentID),
+			OrderBy: newestFirst("created_at"), Limit: limit, Offset: offset}
+		if in.Search != "" {
+			f.Contains = []hypha.ColumnValue{{Column: "content", Value: in.Search}}
+		}
+		rows, err := s.list(ctx, sc, f)
+		if err != nil {
+			return SporesOutput{}, err
+		}
+		out := SporesOutput{Spores: make([]SporeSummary, 0, len(rows)), Offset: offset, Limit: limit}
+		for _, r := range rows {
+			out.Spores = append(out.Spores, SporeSummary{ID: r.ID, MachineID: r.MachineID, GroveID: r.GroveID,
+				AgentID: str(r, "agent_id"), SessionID: str(r, "session_id"), PromptBatchID: num(r, "prompt_batch_id"),
+				ObservationType: str(r, "observation_type"), Status: str(r, "status"), Content: str(r, "content"),
+				Context: str(r, "context"), Importance: num(r, "importance"), FilePath: str(r, "file_path"),
+				Tags: str(r, "tags"), CreatedAt: num(r, "created_at"), UpdatedAt: num(r, "updated_at")})
+		}
+		return out, nil
+	})
 }
