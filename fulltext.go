@@ -105,7 +105,7 @@ type SearchIndexStore interface {
 	// The query is plain words, never a query language: KeywordTerms picks
 	// its words, a record matches when it holds any of them (stemmed,
 	// case-insensitive), and records holding more of them, more often,
-	// rank higher (bm25 on SQLite, ts_rank_cd on PostgreSQL, both turned
+	// rank higher (bm25 on SQLite, ts_rank on PostgreSQL, both turned
 	// into "higher is better"). When at least limit records hold every
 	// word, those are the hits: the engines then rank only them, not every
 	// record holding one common word. A query without searchable words (empty,
