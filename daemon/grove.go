@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -240,10 +238,4 @@ func failureState(err error) (state string, status int) {
 		return StateFailing, re.Status
 	}
 	return StateUnreachable, 0
-}
-
-// groveDirExists reports whether the grove is still installed.
-func (g *grove) groveDirExists() bool {
-	_, err := os.Stat(filepath.Join(g.d.opts.Home.GroveDir(g.id), groveConfigFile))
-	return err == nil
 }

@@ -105,22 +105,6 @@ func (ts *teamServer) batchSizes() []int {
 	return append([]int(nil), ts.batches...)
 }
 
-// get reads a route of the server with the Team Key in grove.
-func (ts *teamServer) get(t *testing.T, grove, path string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", ts.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+ts.Key)
-	req.Header.Set("X-Grove-ID", grove)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
-}
-
 // count returns how many records of table the server holds for the grove.
 func (ts *teamServer) count(t *testing.T, grove, machine, table string) int {
 	t.Helper()
