@@ -14,7 +14,7 @@ type SearchInput struct {
 	Query             string   `json:"query" jsonschema:"what to look for"`
 	Types             []string `json:"types,omitempty" jsonschema:"record tables to search: sessions, spores, plans, artifacts, skill_records (all when empty)"`
 	Limit             int      `json:"limit,omitempty" jsonschema:"how many results, 1 to 50"`
-	Mode              string   `json:"mode,omitempty" jsonschema:"hybrid (the default: semantic and keyword ranks fused), semantic or keyword"`
+	Mode              string   `json:"mode,omitempty" jsonschema:"hybrid (the default: semantic and keyword scores combined), semantic or keyword"`
 	Status            string   `json:"status,omitempty" jsonschema:"only records with this status"`
 	ObservationType   string   `json:"observation_type,omitempty" jsonschema:"only spores of this observation type"`
 	SessionID         string   `json:"session_id,omitempty" jsonschema:"only records of this session"`
