@@ -48,6 +48,18 @@ func (d *SearchDoc) Meta() VectorMeta {
 
 // NewSearchDoc returns the search document of an embeddable record.
 func NewSearchDoc(r *Record) *SearchDoc {
+	d := SearchDocMeta(r)
+	text := r.Text()
+	if utf8.RuneCountInString(text) > FullTextMaxChars {
+		text = string([]rune(text)[:FullTextMaxChars])
+	}
+	d.Text = text
+	return d
+}
+
+// SearchDocMeta returns a record's search document without its text: the
+// key and metadata filters and visibility are checked against.
+func SearchDocMeta(r *Record) *SearchDoc {
 	str := func(col string) string { s, _ := r.Value(col).(string); return s }
 	d := &SearchDoc{Key: r.Key(), ProjectID: r.ProjectID, SharingPolicy: str(ColSharingPolicy)}
 	// Only the metadata the reference attaches per table (§6.3).
@@ -66,11 +78,6 @@ func NewSearchDoc(r *Record) *SearchDoc {
 	if c, ok := r.Value("created_at").(int64); ok {
 		d.CreatedAt = c
 	}
-	text := r.Text()
-	if utf8.RuneCountInString(text) > FullTextMaxChars {
-		text = string([]rune(text)[:FullTextMaxChars])
-	}
-	d.Text = text
 	return d
 }
 

@@ -228,7 +228,7 @@ func (s *Search) hydrate(ctx context.Context, grove string, shared []string, q h
 			if r == nil || !r.Embeddable() {
 				continue
 			}
-			doc := hypha.NewSearchDoc(r)
+			doc := hypha.SearchDocMeta(r) // the text is not needed to filter
 			if !visible(doc, grove, shared, q.PublicOnly) || !matches(doc, q) {
 				continue
 			}

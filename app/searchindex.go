@@ -34,13 +34,13 @@ type VectorIndex struct {
 	Ready    func() bool // when set, the loop waits until it returns true (schema, embedding model)
 	Rebuilds atomic.Int64
 
-	idx      atomic.Pointer[search.Index]
-	seq      atomic.Int64
-	mu       sync.Mutex // one catch-up at a time
-	wake     chan struct{}
-	cancel   context.CancelFunc
-	done     chan struct{}
-	lastPrun time.Time
+	idx       atomic.Pointer[search.Index]
+	seq       atomic.Int64
+	mu        sync.Mutex // one catch-up at a time
+	wake      chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
+	lastPrune time.Time
 }
 
 func (v *VectorIndex) logger() *slog.Logger {
@@ -170,10 +170,10 @@ func (v *VectorIndex) rebuild(ctx context.Context, hi int64) error {
 // prune deletes old tombstones now and then; any server may, the store
 // keeps the highest pruned sequence number so laggards rebuild.
 func (v *VectorIndex) prune(ctx context.Context) {
-	if time.Since(v.lastPrun) < tombstonePruneEvery {
+	if time.Since(v.lastPrune) < tombstonePruneEvery {
 		return
 	}
-	v.lastPrun = time.Now()
+	v.lastPrune = time.Now()
 	age := v.MaxAge
 	if age <= 0 {
 		age = DefaultTombstoneMaxAge

@@ -87,12 +87,9 @@ func (m *Main) daemonStartCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			home, err := m.home()
+			home, _, err := m.installedHome()
 			if err != nil {
 				return err
-			}
-			if _, err := daemon.ListGroves(home); err != nil {
-				return teamSyncError(err)
 			}
 			if pid, running := daemon.Running(home); running {
 				fmt.Fprintf(m.Stdout, "the daemon already runs (pid %d); see hypha daemon status\n", pid)
@@ -213,12 +210,9 @@ token) and exits with status 3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			home, err := m.home()
+			home, _, err := m.installedHome()
 			if err != nil {
 				return err
-			}
-			if _, err := daemon.ListGroves(home); err != nil {
-				return teamSyncError(err)
 			}
 			if grove != "" {
 				if _, err := daemon.LoadGroveConfig(home, grove); err != nil {
@@ -375,13 +369,9 @@ poll once the grove is migrated. Safe while the daemon runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			home, err := m.home()
+			home, ids, err := m.installedHome()
 			if err != nil {
 				return err
-			}
-			ids, err := daemon.ListGroves(home)
-			if err != nil {
-				return teamSyncError(err)
 			}
 			switch {
 			case all && grove != "":

@@ -121,6 +121,20 @@ func (m *Main) home() (daemon.Home, error) {
 	})
 }
 
+// installedHome returns this machine's Hypha directory and its groves, or
+// the team-sync error that says how to install a grove.
+func (m *Main) installedHome() (daemon.Home, []string, error) {
+	home, err := m.home()
+	if err != nil {
+		return home, nil, err
+	}
+	ids, err := daemon.ListGroves(home)
+	if err != nil {
+		return home, nil, teamSyncError(err)
+	}
+	return home, ids, nil
+}
+
 // version is the binary's version, for package_version.
 func (m *Main) version() string {
 	v, _ := buildInfo()

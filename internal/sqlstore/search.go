@@ -249,22 +249,25 @@ func (q *queries) ScanSearchVectors(ctx context.Context, after, upTo int64, dims
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var m hypha.VectorMeta
+		var d hypha.SearchDoc
+		var table string
 		var project, status, obs, session, source, name, sharing sql.NullString
 		var created sql.NullInt64
 		var blob []byte
-		if err := rows.Scan(&m.GroveID, &m.Table, &m.MachineID, &m.ID, &project, &status, &obs, &session, &source, &name,
+		if err := rows.Scan(&d.Key.GroveID, &table, &d.Key.MachineID, &d.Key.ID, &project, &status, &obs, &session, &source, &name,
 			&created, &sharing, &blob); err != nil {
 			return q.db.wrap(err, "scan search vectors")
 		}
-		m.ProjectID, m.Status, m.ObservationType, m.SessionID = project.String, status.String, obs.String, session.String
-		m.SourcePath, m.Name, m.CreatedAt = source.String, name.String, created.Int64
-		m.Shared, m.Public = sharing.String == hypha.SharingCrossGrove, sharing.String == hypha.SharingPublic
+		if d.Key.Table = hypha.LookupTable(table); d.Key.Table == nil {
+			continue // a table this binary does not know
+		}
+		d.ProjectID, d.Status, d.ObservationType, d.SessionID = project.String, status.String, obs.String, session.String
+		d.SourcePath, d.Name, d.CreatedAt, d.SharingPolicy = source.String, name.String, created.Int64, sharing.String
 		vec, err := hypha.DecodeVector(blob)
 		if err != nil {
 			return err
 		}
-		if err := fn(m, vec); err != nil {
+		if err := fn(d.Meta(), vec); err != nil {
 			return err
 		}
 	}
