@@ -49,12 +49,17 @@ func (d *SearchDoc) Meta() VectorMeta {
 // NewSearchDoc returns the search document of an embeddable record.
 func NewSearchDoc(r *Record) *SearchDoc {
 	d := SearchDocMeta(r)
-	text := r.Text()
-	if utf8.RuneCountInString(text) > FullTextMaxChars {
-		text = string([]rune(text)[:FullTextMaxChars])
-	}
-	d.Text = text
+	d.Text = TruncateFullText(r.Text())
 	return d
+}
+
+// TruncateFullText returns the part of a record's text the keyword index
+// holds: its first FullTextMaxChars characters.
+func TruncateFullText(text string) string {
+	if len(text) > FullTextMaxChars && utf8.RuneCountInString(text) > FullTextMaxChars {
+		return string([]rune(text)[:FullTextMaxChars])
+	}
+	return text
 }
 
 // SearchDocMeta returns a record's search document without its text: the
@@ -95,9 +100,12 @@ type SearchIndexStore interface {
 	// SearchSeq returns the change sequence's current value and the
 	// highest sequence number of pruned tombstones.
 	SearchSeq(ctx context.Context) (seq, pruned int64, err error)
-	// ScanSearchVectors calls fn for every document with a vector of dims
-	// dimensions whose seq is in (after, upTo].
-	ScanSearchVectors(ctx context.Context, after, upTo int64, dims int, fn func(meta VectorMeta, vec []float32) error) error
+	// ScanSearchDocs calls fn for every document whose seq is in (after, upTo]
+	// (after < 0: every document), with its text (the record's text column as
+	// it is now, cut to FullTextMaxChars characters) and its vector when the
+	// store holds one of dims dimensions (else vec is nil). A document whose
+	// record is gone is skipped. The order is unspecified.
+	ScanSearchDocs(ctx context.Context, after, upTo int64, dims int, fn func(doc *SearchDoc, vec []float32) error) error
 	// ScanSearchTombstones calls fn for every tombstone in (after, upTo].
 	ScanSearchTombstones(ctx context.Context, after, upTo int64, fn func(key RecordKey) error) error
 	// PruneSearchTombstones deletes tombstones older than before (epoch

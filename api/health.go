@@ -49,12 +49,15 @@ type healthBody struct {
 }
 
 // vectorIndexBody is the "vector_index" object of an authenticated /health:
-// whether the index is built, the grove's vectors in it, and the search
-// change sequence number it has caught up to.
+// whether the in-memory indexes are built, the grove's vectors and keyword
+// documents in them, and the search change sequence number they have
+// caught up to.
 type vectorIndexBody struct {
-	Ready        bool  `json:"ready"`
-	GroveVectors int   `json:"grove_vectors"`
-	Seq          int64 `json:"seq"`
+	Ready          bool  `json:"ready"`
+	GroveVectors   int   `json:"grove_vectors"`
+	KeywordReady   bool  `json:"keyword_ready"`
+	GroveDocuments int   `json:"grove_documents"`
+	Seq            int64 `json:"seq"`
 }
 
 // embedderBody is the "embedder" object of /health.
@@ -109,10 +112,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		body.GroveMetrics = s.groveMetricsFor(r, grove)
-		if body.GroveMetrics != nil && s.Search != nil && s.Search.Vectors != nil {
-			vi := &vectorIndexBody{Seq: s.Search.Vectors.Seq()}
-			if idx := s.Search.Vectors.Index(); idx != nil {
+		if body.GroveMetrics != nil && s.Search != nil && s.Search.Index != nil {
+			vi := &vectorIndexBody{Seq: s.Search.Index.Seq()}
+			if idx := s.Search.Index.Vectors(); idx != nil {
 				vi.Ready, vi.GroveVectors = true, idx.GroveLen(body.GroveMetrics.GroveID)
+			}
+			if idx := s.Search.Index.Text(); idx != nil {
+				vi.KeywordReady, vi.GroveDocuments = true, idx.GroveLen(body.GroveMetrics.GroveID)
 			}
 			body.VectorIndex = vi
 		}

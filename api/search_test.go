@@ -19,7 +19,7 @@ func withSearch(e *env) {
 	emb := search.NewHashEmbedder(0)
 	e.Server.Jobs = app.NewJobs(e.DB, emb, nil, app.JobsOptions{})
 	e.Server.Sync = &app.Sync{Store: e.DB, Jobs: e.Server.Jobs}
-	e.Server.Search = &app.Search{Store: e.DB, Embedder: emb, Vectors: &app.VectorIndex{Store: e.DB, Dims: emb.Dims()}}
+	e.Server.Search = &app.Search{Store: e.DB, Embedder: emb, Index: &app.SearchIndex{Store: e.DB, Dims: emb.Dims()}}
 }
 
 // index runs the consumer until the queue is empty and catches the vector
@@ -36,7 +36,7 @@ func (e *env) index() {
 			break
 		}
 	}
-	if err := e.Server.Search.Vectors.CatchUp(ctx); err != nil {
+	if err := e.Server.Search.Index.CatchUp(ctx); err != nil {
 		e.t.Fatalf("CatchUp: %v", err)
 	}
 }
@@ -224,7 +224,7 @@ func TestSearch_DeletesAndInactiveSporesDisappearAtOnce(t *testing.T) {
 		if err != nil || docs != 1 {
 			t.Fatalf("search documents after consumer = %d, %v; want 1", docs, err)
 		}
-		if got := e.Server.Search.Vectors.Index().Len(); got != 1 {
+		if got := e.Server.Search.Index.Vectors().Len(); got != 1 {
 			t.Fatalf("vector index holds %d vectors, want 1", got)
 		}
 	})

@@ -240,14 +240,14 @@ func TestEmbeddingModel_ChangeReindexesWithoutMixing(t *testing.T) {
 		}
 		// The server's vector index, built in the new space, answers
 		// semantic queries.
-		vi := &app.VectorIndex{Store: e.db, Dims: sem.Dims()}
+		vi := &app.SearchIndex{Store: e.db, Dims: sem.Dims()}
 		if err := vi.CatchUp(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if got := vi.Index().Len(); got != int(want["g1"]+want["g2"]) {
+		if got := vi.Vectors().Len(); got != int(want["g1"]+want["g2"]) {
 			t.Fatalf("vector index after the reindex holds %d vectors, want %d", got, want["g1"]+want["g2"])
 		}
-		res, err := (&app.Search{Store: e.db, Embedder: sem.inner, Vectors: vi}).Search(t.Context(), "g1",
+		res, err := (&app.Search{Store: e.db, Embedder: sem.inner, Index: vi}).Search(t.Context(), "g1",
 			hypha.SearchQuery{Text: "idea", Mode: hypha.SearchSemantic})
 		if err != nil || len(res) == 0 {
 			t.Fatalf("semantic search after the reindex: %d results, %v", len(res), err)

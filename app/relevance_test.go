@@ -225,6 +225,26 @@ func TestRelevance(t *testing.T) {
 					t.Errorf("%s: mean nDCG@%d of %s mode is %.3f, below the floor %.2f", engine, relevanceK, mode, means[mode], relevanceFloor)
 				}
 			}
+			// The store's own full-text index (FTS5 or tsvector), which
+			// answers keyword queries while a server builds its in-memory
+			// keyword index, holds up too.
+			storeOnly := &app.Search{Store: s.Store, Embedder: s.Embedder}
+			var storeMean float64
+			for _, q := range queries {
+				res, err := storeOnly.Search(ctx, "g1", hypha.SearchQuery{Text: q.Text, Mode: hypha.SearchKeyword, Limit: relevanceK})
+				if err != nil {
+					t.Fatalf("%s on the store's index: %v", q.ID, err)
+				}
+				ranked := make([]string, len(res))
+				for i, r := range res {
+					ranked[i] = r.ID
+				}
+				storeMean += ndcg(ranked, q.Judgements, relevanceK) / float64(len(queries))
+			}
+			t.Logf("MEAN keyword on the store's full-text index: %.3f", storeMean)
+			if storeMean < relevanceFloor {
+				t.Errorf("%s: keyword nDCG@%d on the store's full-text index is %.3f, below the floor %.2f", engine, relevanceK, storeMean, relevanceFloor)
+			}
 			// The criterion: hybrid at least as good as either
 			// mode alone, on the mean.
 			hybrid, keyword, semantic := means[hypha.SearchHybrid], means[hypha.SearchKeyword], means[hypha.SearchSemantic]
@@ -287,12 +307,12 @@ func loadRelevanceCorpus(t *testing.T, engine string, corpus []relevanceRecord) 
 			break
 		}
 	}
-	vectors := &app.VectorIndex{Store: db, Dims: emb.Dims()}
+	vectors := &app.SearchIndex{Store: db, Dims: emb.Dims()}
 	if err := vectors.CatchUp(ctx); err != nil {
 		t.Fatalf("CatchUp: %v", err)
 	}
-	if n := vectors.Index().Len(); n != embeddable {
+	if n := vectors.Vectors().Len(); n != embeddable {
 		t.Fatalf("the vector index holds %d vectors, want %d (every embeddable record)", n, embeddable)
 	}
-	return &app.Search{Store: db, Embedder: emb, Vectors: vectors}
+	return &app.Search{Store: db, Embedder: emb, Index: vectors}
 }

@@ -17,12 +17,12 @@ import (
 // Weights of the vector list in hybrid fusion, against 1 for the keyword
 // list. A lexical embedder's similarity is a second, noisier measure of
 // the words a text shares with the query, so it counts less; its value is
-// the middle of the range (0.3–0.45) where hybrid beat both modes on the
-// relevance set. A semantic model's similarity is different evidence and
+// the middle of the range (0.1–0.35) where hybrid beat both modes on the
+// relevance set with the in-memory BM25 keyword index. A semantic model's similarity is different evidence and
 // counts as much as the words (no relevance set with one has been run
 // here yet).
 const (
-	LexicalSemanticWeight = 0.4
+	LexicalSemanticWeight = 0.25
 	SemanticWeight        = 1.0
 )
 
@@ -35,7 +35,7 @@ const (
 type Search struct {
 	Store    hypha.Store
 	Embedder hypha.Embedder
-	Vectors  *VectorIndex
+	Index    *SearchIndex
 	Logger   *slog.Logger
 	// SemanticWeight weighs the vector list in hybrid mode; 0 picks
 	// LexicalSemanticWeight or SemanticWeight after the embedder.
@@ -87,8 +87,9 @@ func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) 
 	// Over-fetch as the worker does (×4), for the records hydration drops
 	// and the release-state filters.
 	k := min(hypha.MaxVectorTopK, 4*q.Limit)
-	// The two halves run at once: the vector scan is CPU work in this
-	// process, the keyword search mostly the database's.
+	// The two halves run at once, on the two in-memory indexes (the
+	// keyword half on the store's full-text index until this server's is
+	// built).
 	var sem []hypha.VectorHit
 	var words []hypha.KeywordHit
 	var semErr, wordsErr error
@@ -101,7 +102,7 @@ func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) 
 		}()
 	}
 	if q.Mode != hypha.SearchSemantic {
-		words, wordsErr = s.Store.KeywordSearch(ctx, q.Text, k, f)
+		words, wordsErr = s.keyword(ctx, q.Text, k, f)
 	}
 	wg.Wait()
 	if wordsErr != nil {
@@ -126,9 +127,23 @@ func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) 
 	return s.hydrate(ctx, grove, shared, q, cands)
 }
 
+// keyword searches the in-memory keyword index, or the store's full-text
+// index while the in-memory one is being built.
+func (s *Search) keyword(ctx context.Context, text string, k int, f hypha.VectorFilter) ([]hypha.KeywordHit, error) {
+	if s.Index != nil {
+		if idx := s.Index.Text(); idx != nil {
+			return idx.Search(ctx, text, k, f)
+		}
+	}
+	return s.Store.KeywordSearch(ctx, text, k, f)
+}
+
 // semantic embeds the query and searches the vector index.
 func (s *Search) semantic(ctx context.Context, q hypha.SearchQuery, k int, f hypha.VectorFilter) ([]hypha.VectorHit, error) {
-	idx := s.Vectors.Index()
+	var idx *search.Index
+	if s.Index != nil {
+		idx = s.Index.Vectors()
+	}
 	if idx == nil {
 		return nil, &hypha.Error{Code: hypha.EUnavailable, Message: "the vector index is still being built; retry in a moment", RetryAfter: 2}
 	}

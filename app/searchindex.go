@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -11,21 +12,22 @@ import (
 	"github.com/hyphateam/hypha/search"
 )
 
-// Defaults of the vector index's catch-up loop.
+// Defaults of the search indexes' catch-up loop.
 const (
 	DefaultIndexPoll       = time.Second    // how often other servers' changes are looked for
 	DefaultTombstoneMaxAge = 24 * time.Hour // tombstones older than this are pruned
 	tombstonePruneEvery    = 10 * time.Minute
 )
 
-// VectorIndex keeps this server's in-memory vector index (search.Index)
-// equal to the search documents in the store. It builds the index from the
+// SearchIndex keeps this server's in-memory search indexes, the vector
+// index (search.Index) and the keyword index (search.TextIndex), equal to
+// the search documents in the store. It builds both from one scan of the
 // store at start, then follows the store's search change sequence: every
 // transaction that writes or removes documents bumps it, here or on any
 // other server sharing the database, and the loop applies the tombstones
 // and documents written since the sequence number it last saw. A server
 // that fell behind the pruned tombstones rebuilds instead.
-type VectorIndex struct {
+type SearchIndex struct {
 	Store    hypha.Store
 	Dims     int           // the embedder's dimension
 	Poll     time.Duration // DefaultIndexPoll when 0
@@ -34,7 +36,8 @@ type VectorIndex struct {
 	Ready    func() bool // when set, the loop waits until it returns true (schema, embedding model)
 	Rebuilds atomic.Int64
 
-	idx       atomic.Pointer[search.Index]
+	vectors   atomic.Pointer[search.Index]
+	text      atomic.Pointer[search.TextIndex]
 	seq       atomic.Int64
 	mu        sync.Mutex // one catch-up at a time
 	wake      chan struct{}
@@ -43,21 +46,24 @@ type VectorIndex struct {
 	lastPrune time.Time
 }
 
-func (v *VectorIndex) logger() *slog.Logger {
+func (v *SearchIndex) logger() *slog.Logger {
 	if v.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return v.Logger
 }
 
-// Index returns the current index, or nil before the first build.
-func (v *VectorIndex) Index() *search.Index { return v.idx.Load() }
+// Vectors returns the current vector index, or nil before the first build.
+func (v *SearchIndex) Vectors() *search.Index { return v.vectors.Load() }
+
+// Text returns the current keyword index, or nil before the first build.
+func (v *SearchIndex) Text() *search.TextIndex { return v.text.Load() }
 
 // Seq is the change sequence number the index has caught up to.
-func (v *VectorIndex) Seq() int64 { return v.seq.Load() }
+func (v *SearchIndex) Seq() int64 { return v.seq.Load() }
 
 // Notify asks the loop to catch up now (after a local write).
-func (v *VectorIndex) Notify() {
+func (v *SearchIndex) Notify() {
 	if v == nil || v.wake == nil {
 		return
 	}
@@ -68,7 +74,7 @@ func (v *VectorIndex) Notify() {
 }
 
 // Start runs the catch-up loop in the background until Stop.
-func (v *VectorIndex) Start(ctx context.Context) {
+func (v *SearchIndex) Start(ctx context.Context) {
 	v.wake = make(chan struct{}, 1)
 	ctx, v.cancel = context.WithCancel(ctx)
 	v.done = make(chan struct{})
@@ -76,7 +82,7 @@ func (v *VectorIndex) Start(ctx context.Context) {
 }
 
 // Stop ends the loop and waits for it.
-func (v *VectorIndex) Stop() {
+func (v *SearchIndex) Stop() {
 	if v.cancel == nil {
 		return
 	}
@@ -84,7 +90,7 @@ func (v *VectorIndex) Stop() {
 	<-v.done
 }
 
-func (v *VectorIndex) loop(ctx context.Context) {
+func (v *SearchIndex) loop(ctx context.Context) {
 	defer close(v.done)
 	poll := v.Poll
 	if poll <= 0 {
@@ -104,7 +110,7 @@ func (v *VectorIndex) loop(ctx context.Context) {
 			if err := v.CatchUp(ctx); err != nil && ctx.Err() == nil {
 				failures++
 				if failures == 1 || failures%60 == 0 {
-					v.logger().Warn("vector index: catching up failed; retrying", "err", err, "consecutive_failures", failures)
+					v.logger().Warn("search index: catching up failed; retrying", "err", err, "consecutive_failures", failures)
 				}
 			} else {
 				failures = 0
@@ -115,17 +121,17 @@ func (v *VectorIndex) loop(ctx context.Context) {
 	}
 }
 
-// CatchUp applies the changes since the last one seen, or builds the index
-// when there is none yet or the tombstones it needs were pruned.
-func (v *VectorIndex) CatchUp(ctx context.Context) error {
+// CatchUp applies the changes since the last one seen, or builds the
+// indexes when there are none yet or the tombstones they need were pruned.
+func (v *SearchIndex) CatchUp(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	hi, pruned, err := v.Store.SearchSeq(ctx)
 	if err != nil {
 		return err
 	}
-	idx, seen := v.idx.Load(), v.seq.Load()
-	if idx == nil || seen < pruned || hi < seen {
+	vectors, text, seen := v.vectors.Load(), v.text.Load(), v.seq.Load()
+	if vectors == nil || text == nil || seen < pruned || hi < seen {
 		// hi < seen: the database was replaced (a restore): start over.
 		return v.rebuild(ctx, hi)
 	}
@@ -133,14 +139,15 @@ func (v *VectorIndex) CatchUp(ctx context.Context) error {
 		return nil
 	}
 	err = v.Store.ScanSearchTombstones(ctx, seen, hi, func(k hypha.RecordKey) error {
-		idx.Delete(k.GroveID, k.Table.Name, k.MachineID, k.ID)
+		vectors.Delete(k.GroveID, k.Table.Name, k.MachineID, k.ID)
+		text.Delete(k.GroveID, k.Table.Name, k.MachineID, k.ID)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	err = v.Store.ScanSearchVectors(ctx, seen, hi, v.Dims, func(m hypha.VectorMeta, vec []float32) error {
-		return idx.Upsert(m, vec)
+	err = v.Store.ScanSearchDocs(ctx, seen, hi, v.Dims, func(d *hypha.SearchDoc, vec []float32) error {
+		return apply(vectors, text, d, vec)
 	})
 	if err != nil {
 		return err
@@ -149,27 +156,49 @@ func (v *VectorIndex) CatchUp(ctx context.Context) error {
 	return nil
 }
 
-// rebuild loads a new index of every document up to hi and swaps it in.
-// Documents written during the scan may be in it already; the next
-// catch-up applies them again, which changes nothing.
-func (v *VectorIndex) rebuild(ctx context.Context, hi int64) error {
-	start := time.Now()
-	idx, err := search.Load(ctx, v.Dims, func(yield func(hypha.VectorMeta, []float32) error) error {
-		return v.Store.ScanSearchVectors(ctx, -1, hi, v.Dims, yield)
-	})
-	if err != nil {
+// apply makes both indexes hold document d: its words, and its vector or
+// none.
+func apply(vectors *search.Index, text *search.TextIndex, d *hypha.SearchDoc, vec []float32) error {
+	if err := text.Upsert(d); err != nil {
 		return err
 	}
-	v.idx.Store(idx)
+	if vec == nil {
+		vectors.Delete(d.Key.GroveID, d.Key.Table.Name, d.Key.MachineID, d.Key.ID)
+		return nil
+	}
+	return vectors.Upsert(d.Meta(), vec)
+}
+
+// rebuild loads new indexes of every document up to hi and swaps them in.
+// Documents written during the scan may be in them already; the next
+// catch-up applies them again, which changes nothing.
+func (v *SearchIndex) rebuild(ctx context.Context, hi int64) error {
+	start := time.Now()
+	vectors, text := search.NewIndex(v.Dims), search.NewTextIndex()
+	n := 0
+	err := v.Store.ScanSearchDocs(ctx, -1, hi, v.Dims, func(d *hypha.SearchDoc, vec []float32) error {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return apply(vectors, text, d, vec)
+	})
+	if err != nil {
+		return fmt.Errorf("build the search indexes: %w", err)
+	}
+	v.text.Store(text)
+	v.vectors.Store(vectors)
 	v.seq.Store(hi)
 	v.Rebuilds.Add(1)
-	v.logger().Info("vector index built from the store", "vectors", idx.Len(), "seq", hi, "took", time.Since(start).Round(time.Millisecond).String())
+	v.logger().Info("search indexes built from the store", "documents", text.Len(), "vectors", vectors.Len(), "seq", hi,
+		"took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 
 // prune deletes old tombstones now and then; any server may, the store
 // keeps the highest pruned sequence number so laggards rebuild.
-func (v *VectorIndex) prune(ctx context.Context) {
+func (v *SearchIndex) prune(ctx context.Context) {
 	if time.Since(v.lastPrune) < tombstonePruneEvery {
 		return
 	}
@@ -179,6 +208,6 @@ func (v *VectorIndex) prune(ctx context.Context) {
 		age = DefaultTombstoneMaxAge
 	}
 	if _, err := v.Store.PruneSearchTombstones(ctx, v.Store.Now().Add(-age).Unix()); err != nil && ctx.Err() == nil {
-		v.logger().Warn("vector index: pruning tombstones failed", "err", err)
+		v.logger().Warn("search index: pruning tombstones failed", "err", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,11 +44,12 @@ func twoHandles(t *testing.T, engine string) (*sqlstore.DB, *sqlstore.DB) {
 	return a, open()
 }
 
-// TestVectorIndex_TwoServersCatchUp writes through one server and checks
-// that the other server's vector index follows from the change sequence:
+// TestSearchIndex_TwoServersCatchUp writes through one server and checks
+// that the other server's vector and keyword indexes follow from the
+// change sequence:
 // new records, metadata changes, deletions, and a rebuild once the
 // tombstones it needed were pruned.
-func TestVectorIndex_TwoServersCatchUp(t *testing.T) {
+func TestSearchIndex_TwoServersCatchUp(t *testing.T) {
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
@@ -74,9 +76,9 @@ func TestVectorIndex_TwoServersCatchUp(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			viA := &app.VectorIndex{Store: dbA, Dims: emb.Dims()}
-			viB := &app.VectorIndex{Store: dbB, Dims: emb.Dims()}
-			for _, vi := range []*app.VectorIndex{viA, viB} {
+			viA := &app.SearchIndex{Store: dbA, Dims: emb.Dims()}
+			viB := &app.SearchIndex{Store: dbB, Dims: emb.Dims()}
+			for _, vi := range []*app.SearchIndex{viA, viB} {
 				if err := vi.CatchUp(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -88,13 +90,26 @@ func TestVectorIndex_TwoServersCatchUp(t *testing.T) {
 				}
 				q, _ := emb.Embed(ctx, "queue worker retries")
 				f.GroveID = "g1"
-				hits, err := viB.Index().Search(ctx, q, 50, f)
+				hits, err := viB.Vectors().Search(ctx, q, 50, f)
 				if err != nil {
 					t.Fatal(err)
 				}
 				var out []string
 				for _, h := range hits {
 					out = append(out, h.Meta.ID)
+				}
+				// The keyword index holds the same documents (every text
+				// has the words).
+				words, err := viB.Text().Search(ctx, "queue worker retries", 50, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wordIDs []string
+				for _, h := range words {
+					wordIDs = append(wordIDs, h.Key.ID)
+				}
+				if !slices.Equal(slices.Sorted(slices.Values(wordIDs)), slices.Sorted(slices.Values(out))) {
+					t.Fatalf("server B's keyword index has %v, its vector index %v", wordIDs, out)
 				}
 				return out
 			}
@@ -142,8 +157,8 @@ func TestVectorIndex_TwoServersCatchUp(t *testing.T) {
 			if err := viA.CatchUp(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if viA.Index().Len() != 1 {
-				t.Fatalf("server A holds %d vectors, want 1", viA.Index().Len())
+			if viA.Vectors().Len() != 1 || viA.Text().Len() != 1 {
+				t.Fatalf("server A holds %d vectors and %d keyword documents, want 1", viA.Vectors().Len(), viA.Text().Len())
 			}
 		})
 	}
@@ -155,7 +170,7 @@ func TestVectorIndex_LoopFollowsNotify(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, _ *app.Sync, db hypha.Store) {
 		ctx := t.Context()
 		emb := search.NewHashEmbedder(0)
-		vi := &app.VectorIndex{Store: db, Dims: emb.Dims(), Poll: time.Hour}
+		vi := &app.SearchIndex{Store: db, Dims: emb.Dims(), Poll: time.Hour}
 		vi.Start(ctx)
 		defer vi.Stop()
 		jobs := app.NewJobs(db, emb, nil, app.JobsOptions{Indexed: vi.Notify})
@@ -168,7 +183,7 @@ func TestVectorIndex_LoopFollowsNotify(t *testing.T) {
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if idx := vi.Index(); idx != nil && idx.Len() == 1 {
+			if idx, text := vi.Vectors(), vi.Text(); idx != nil && idx.Len() == 1 && text.Len() == 1 {
 				return
 			}
 			if time.Now().After(deadline) {

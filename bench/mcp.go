@@ -88,7 +88,7 @@ func MCP(ctx context.Context, db *sqlstore.DB, opts MCPOptions) (*MCPResult, err
 		return nil, err
 	}
 	res.Populate = time.Since(start)
-	vectors := &app.VectorIndex{Store: db, Dims: emb.Dims()}
+	vectors := &app.SearchIndex{Store: db, Dims: emb.Dims()}
 	if err := vectors.CatchUp(ctx); err != nil {
 		return nil, fmt.Errorf("build the vector index: %w", err)
 	}
@@ -103,7 +103,7 @@ func MCP(ctx context.Context, db *sqlstore.DB, opts MCPOptions) (*MCPResult, err
 	if err != nil {
 		return nil, err
 	}
-	searcher := &app.Search{Store: db, Embedder: emb, Vectors: vectors, Logger: logger}
+	searcher := &app.Search{Store: db, Embedder: emb, Index: vectors, Logger: logger}
 	tools := mcp.New(mcp.Options{Store: db, Search: searcher, Version: "bench", Logger: logger})
 	defer tools.Close()
 	srv := &api.Server{Store: db, Schema: schema, Auth: creds, Credentials: creds, Logger: logger, PackageVersion: "bench",

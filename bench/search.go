@@ -148,14 +148,14 @@ func Search(ctx context.Context, db *sqlstore.DB, opts SearchOptions) (*SearchRe
 	res.Populate = time.Since(start)
 
 	progress("building the vector index from the store…")
-	vectors := &app.VectorIndex{Store: db, Dims: emb.Dims()}
+	vectors := &app.SearchIndex{Store: db, Dims: emb.Dims()}
 	rssBefore, heapBefore := settledMemory()
 	start = time.Now()
 	if err := vectors.CatchUp(ctx); err != nil {
 		return nil, fmt.Errorf("build the vector index: %w", err)
 	}
 	res.Build = time.Since(start)
-	idx := vectors.Index()
+	idx := vectors.Vectors()
 	rssAfter, heapAfter := settledMemory()
 	res.RSSBefore, res.RSSAfter, res.HeapDelta = rssBefore, rssAfter, heapAfter-heapBefore
 	res.BuildVectors = idx.Len()
@@ -478,7 +478,11 @@ func recall(ctx context.Context, db *sqlstore.DB, emb *search.HashEmbedder, idx 
 	if err != nil {
 		return err
 	}
-	err = db.ScanSearchVectors(ctx, -1, seq, emb.Dims(), func(m hypha.VectorMeta, v []float32) error {
+	err = db.ScanSearchDocs(ctx, -1, seq, emb.Dims(), func(d *hypha.SearchDoc, v []float32) error {
+		if v == nil {
+			return nil
+		}
+		m := d.Meta()
 		key := vectorKey(m)
 		if m.GroveID != SearchGrove && !(m.GroveID == SharedGrove && m.Shared) {
 			forbidden[key] = true
@@ -602,7 +606,7 @@ func topScores(scores []float64, k int) []int {
 // latency serves the API on a loopback port, as 'hypha serve' wires it,
 // and times sequential searches per mode over HTTP on one keep-alive
 // connection, then the same searches through app.Search in process.
-func latency(ctx context.Context, db *sqlstore.DB, emb *search.HashEmbedder, vectors *app.VectorIndex, gen *corpus, opts SearchOptions, res *SearchResult) error {
+func latency(ctx context.Context, db *sqlstore.DB, emb *search.HashEmbedder, vectors *app.SearchIndex, gen *corpus, opts SearchOptions, res *SearchResult) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
@@ -625,7 +629,7 @@ func latency(ctx context.Context, db *sqlstore.DB, emb *search.HashEmbedder, vec
 	vectors.Logger = log
 	vectors.Start(ctx)
 	defer vectors.Stop()
-	searcher := &app.Search{Store: db, Embedder: emb, Vectors: vectors, Logger: log}
+	searcher := &app.Search{Store: db, Embedder: emb, Index: vectors, Logger: log}
 	info := hypha.DescribeEmbedder(emb)
 	srv := &api.Server{Store: db, Schema: schema, Auth: creds, Credentials: creds, Health: health, Search: searcher,
 		Logger: log, PackageVersion: "bench", Embedder: &info}

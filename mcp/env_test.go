@@ -41,7 +41,7 @@ type env struct {
 	Creds   *app.Credentials
 	Sync    *app.Sync
 	Jobs    *app.Jobs
-	Vectors *app.VectorIndex
+	Vectors *app.SearchIndex
 	Search  *app.Search
 	Anon    *app.AnonymousMCP
 	MCP     *hmcp.Server
@@ -87,8 +87,8 @@ func newEnv(t *testing.T, engine string, opts ...func(*envOptions)) *env {
 	embedder := search.NewHashEmbedder(0)
 	jobs := app.NewJobs(db, embedder, logger, app.JobsOptions{})
 	syncer := &app.Sync{Store: db, Logger: logger, Jobs: jobs}
-	vectors := &app.VectorIndex{Store: db, Dims: embedder.Dims(), Logger: logger}
-	srch := &app.Search{Store: db, Embedder: embedder, Vectors: vectors, Logger: logger}
+	vectors := &app.SearchIndex{Store: db, Dims: embedder.Dims(), Logger: logger}
+	srch := &app.Search{Store: db, Embedder: embedder, Index: vectors, Logger: logger}
 	anon := &app.AnonymousMCP{Store: db}
 	m := hmcp.New(hmcp.Options{Store: db, Search: srch, Stateless: o.stateless, AllowedHosts: o.allowedHosts, Version: "test", Logger: logger})
 	t.Cleanup(m.Close)

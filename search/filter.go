@@ -14,6 +14,12 @@ type plan struct {
 	p     *partition
 	epoch uint64 // the partition's epoch when the plan was made
 	rows  int    // the partition's rows then: the search's extent
+	filterPlan
+}
+
+// filterPlan is a VectorFilter compiled against one dictionary: the part
+// of a plan the vector and keyword indexes share.
+type filterPlan struct {
 	// all: every row matches, the scan skips the test.
 	all bool
 	// none: no row can match (a value no row has, an empty table list).
@@ -33,12 +39,18 @@ type plan struct {
 // caller's grove (all rows visible) or one that shares with it (only rows
 // marked Shared). The caller holds p's lock for reading.
 func compile(f *hypha.VectorFilter, p *partition, own bool) plan {
-	pl := plan{p: p, epoch: p.epoch, rows: len(p.rows), sharedOnly: !own, publicOnly: f.PublicOnly, since: f.Since, until: f.Until}
+	return plan{p: p, epoch: p.epoch, rows: len(p.rows), filterPlan: compileFilter(f, &p.dict, p.live(), own)}
+}
+
+// compileFilter compiles f against dictionary d of a partition holding
+// live rows; own as for compile.
+func compileFilter(f *hypha.VectorFilter, d *dictionary, live int, own bool) filterPlan {
+	pl := filterPlan{sharedOnly: !own, publicOnly: f.PublicOnly, since: f.Since, until: f.Until}
 	eq := func(field int, value string) {
 		if value == "" || pl.none {
 			return
 		}
-		c, ok := p.dict.code(value)
+		c, ok := d.code(value)
 		if !ok {
 			pl.none = true
 			return
@@ -55,7 +67,7 @@ func compile(f *hypha.VectorFilter, p *partition, own bool) plan {
 		eq(fTable, tables[0])
 	default:
 		for _, t := range tables {
-			if c, ok := p.dict.code(t); ok {
+			if c, ok := d.code(t); ok {
 				pl.tables = append(pl.tables, c)
 			}
 		}
@@ -71,13 +83,13 @@ func compile(f *hypha.VectorFilter, p *partition, own bool) plan {
 	if f.Since != 0 && f.Until != 0 && f.Since > f.Until {
 		pl.none = true
 	}
-	pl.none = pl.none || p.live() == 0
+	pl.none = pl.none || live == 0
 	pl.all = !pl.none && own && !f.PublicOnly && pl.neq == 0 && pl.tables == nil && f.Since == 0 && f.Until == 0
 	return pl
 }
 
 // match reports whether live row r passes the plan.
-func (pl *plan) match(r *row) bool {
+func (pl *filterPlan) match(r *row) bool {
 	if pl.sharedOnly && !r.shared || pl.publicOnly && !r.public {
 		return false
 	}

@@ -21,28 +21,59 @@ func mustSeq(t testing.TB, s hypha.Queries) (seq, pruned int64) {
 	return seq, pruned
 }
 
-// scanVectors returns the documents ScanSearchVectors reports in
-// (after, upTo], by key, failing on a key reported twice.
-func scanVectors(t testing.TB, s hypha.Queries, after, upTo int64, dims int) map[string]scanned {
+// scanDocs returns the documents ScanSearchDocs reports in (after, upTo],
+// by key, failing on a key reported twice or without its synced table.
+func scanDocs(t testing.TB, s hypha.Queries, after, upTo int64, dims int) map[string]scanned {
 	t.Helper()
 	out := map[string]scanned{}
-	err := s.ScanSearchVectors(t.Context(), after, upTo, dims, func(m hypha.VectorMeta, vec []float32) error {
-		k := m.GroveID + "/" + m.Table + "/" + m.MachineID + "/" + m.ID
+	err := s.ScanSearchDocs(t.Context(), after, upTo, dims, func(d *hypha.SearchDoc, vec []float32) error {
+		if d.Key.Table == nil || hypha.LookupTable(d.Key.Table.Name) != d.Key.Table {
+			return fmt.Errorf("document %+v without its synced table", d.Key)
+		}
+		k := keyString(d.Key)
 		if _, dup := out[k]; dup {
 			return fmt.Errorf("%s reported twice", k)
 		}
-		out[k] = scanned{meta: m, vec: vec}
+		out[k] = scanned{doc: d, vec: vec}
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("ScanSearchVectors(%d, %d, %d): %v", after, upTo, dims, err)
+		t.Fatalf("ScanSearchDocs(%d, %d, %d): %v", after, upTo, dims, err)
+	}
+	return out
+}
+
+// scanVectors returns the documents ScanSearchDocs reports in (after, upTo]
+// with a vector of dims dimensions.
+func scanVectors(t testing.TB, s hypha.Queries, after, upTo int64, dims int) map[string]scanned {
+	t.Helper()
+	out := scanDocs(t, s, after, upTo, dims)
+	for k, sc := range out {
+		if sc.vec == nil {
+			delete(out, k)
+		}
 	}
 	return out
 }
 
 type scanned struct {
-	meta hypha.VectorMeta
-	vec  []float32
+	doc *hypha.SearchDoc
+	vec []float32
+}
+
+// storedDoc writes a record of the named table and returns its search
+// document, which the scans report only while the record exists.
+func storedDoc(t testing.TB, s hypha.Queries, tableName, grove, machine, id string, data map[string]any) *hypha.SearchDoc {
+	t.Helper()
+	r := record(t, tableName, grove, machine, id, data)
+	mustUpsert(t, s, r)
+	return hypha.NewSearchDoc(r)
+}
+
+// storedTextDoc is storedDoc of a record holding text and nothing else.
+func storedTextDoc(t testing.TB, s hypha.Queries, tableName, grove, machine, id, text string) *hypha.SearchDoc {
+	t.Helper()
+	return storedDoc(t, s, tableName, grove, machine, id, map[string]any{textColumn(t, tableName): text})
 }
 
 // scanTombstones returns the keys ScanSearchTombstones reports in
@@ -103,8 +134,8 @@ func testSearchChanges(t *testing.T, open OpenFunc) {
 		if seq, pruned := mustSeq(t, s); seq != 0 || pruned != 0 {
 			t.Fatalf("SearchSeq = %d, %d on an empty store, want 0, 0", seq, pruned)
 		}
-		if got := scanVectors(t, s, 0, math.MaxInt64, 3); len(got) != 0 {
-			t.Fatalf("ScanSearchVectors on an empty store = %v", mapKeys(got))
+		if got := scanDocs(t, s, -1, math.MaxInt64, 3); len(got) != 0 {
+			t.Fatalf("ScanSearchDocs on an empty store = %v", mapKeys(got))
 		}
 		if got := scanTombstones(t, s, 0, math.MaxInt64); len(got) != 0 {
 			t.Fatalf("ScanSearchTombstones on an empty store = %v", got)
@@ -117,63 +148,79 @@ func testSearchChanges(t *testing.T, open OpenFunc) {
 		}
 	})
 	t.Run("OneStepPerTransaction", testSearchSteps(open))
+	t.Run("ScanSearchDocs", func(t *testing.T) { testScanSearchDocs(t, open) })
 	t.Run("ScansOnlyVectorsOfTheDimension", func(t *testing.T) {
 		s, _ := setup(t, open)
-		three := doc(t, "spores", "g", "m", "three", map[string]any{hypha.ColProject: projectID(1), "content": "x",
+		three := storedDoc(t, s, "spores", "g", "m", "three", map[string]any{hypha.ColProject: projectID(1), "content": "x",
 			"status": "active", "observation_type": "decision", "session_id": "sess", "created_at": int64(42), hypha.ColSharingPolicy: hypha.SharingCrossGrove})
-		four := textDoc(t, "plans", "g", "m", "four", "x")
-		none := textDoc(t, "artifacts", "g", "m", "none", "x")
-		public := doc(t, "skill_records", "h", "m", "pub", map[string]any{"description": "x", "name": "n", hypha.ColSharingPolicy: hypha.SharingPublic})
+		four := storedTextDoc(t, s, "plans", "g", "m", "four", "x")
+		none := storedTextDoc(t, s, "artifacts", "g", "m", "none", "x")
+		public := storedDoc(t, s, "skill_records", "h", "m", "pub", map[string]any{"description": "x", "name": "n", hypha.ColSharingPolicy: hypha.SharingPublic})
 		mustPutEmbeddings(t, s, embedding(three, 3, 1), embedding(four, 4, 2), embedding(public, 3, 3))
 		// A vector without a document is not part of the index.
-		orphan := textDoc(t, "sessions", "g", "m", "orphan", "x")
+		orphan := storedTextDoc(t, s, "sessions", "g", "m", "orphan", "x")
 		mustPutEmbeddings(t, s, embedding(orphan, 3, 4))
 		mustPutDocs(t, s, three, four, none, public)
 		seq, _ := mustSeq(t, s)
 		got := scanVectors(t, s, 0, seq, 3)
 		if want := docKeys(three, public); !sameSet(mapKeys(got), want) {
-			t.Fatalf("ScanSearchVectors(dims 3) = %v, want %v", mapKeys(got), want)
+			t.Fatalf("vectors of dims 3 = %v, want %v", mapKeys(got), want)
 		}
 		for _, c := range []struct {
 			d    *hypha.SearchDoc
 			seed int
 		}{{three, 1}, {public, 3}} {
 			sc := got[keyString(c.d.Key)]
-			if want := c.d.Meta(); sc.meta != want {
-				t.Errorf("meta of %s = %+v, want %+v", keyString(c.d.Key), sc.meta, want)
+			if *sc.doc != *c.d {
+				t.Errorf("document %s = %+v, want %+v", keyString(c.d.Key), sc.doc, c.d)
 			}
 			if !sameBits(sc.vec, vector(3, c.seed)) {
 				t.Errorf("vector of %s = %v, want %v", keyString(c.d.Key), sc.vec, vector(3, c.seed))
 			}
 		}
-		if m := got[keyString(three.Key)].meta; !m.Shared || m.Public || m.CreatedAt != 42 || m.ObservationType != "decision" || m.ProjectID != projectID(1) {
+		if m := got[keyString(three.Key)].doc.Meta(); !m.Shared || m.Public || m.CreatedAt != 42 || m.ObservationType != "decision" || m.ProjectID != projectID(1) {
 			t.Errorf("meta of the cross_grove spore = %+v", m)
 		}
-		if m := got[keyString(public.Key)].meta; m.Shared || !m.Public || m.Name != "n" {
+		if m := got[keyString(public.Key)].doc.Meta(); m.Shared || !m.Public || m.Name != "n" {
 			t.Errorf("meta of the public skill = %+v", m)
 		}
 		if got := scanVectors(t, s, 0, seq, 4); !sameSet(mapKeys(got), docKeys(four)) {
-			t.Fatalf("ScanSearchVectors(dims 4) = %v, want %v", mapKeys(got), docKeys(four))
+			t.Fatalf("vectors of dims 4 = %v, want %v", mapKeys(got), docKeys(four))
 		}
 		if got := scanVectors(t, s, 0, seq, 384); len(got) != 0 {
-			t.Fatalf("ScanSearchVectors(dims 384) = %v, want nothing", mapKeys(got))
+			t.Fatalf("vectors of dims 384 = %v, want nothing", mapKeys(got))
+		}
+		// Every document comes, the vector nil where none of the
+		// dimensions exists.
+		all := scanDocs(t, s, 0, seq, 4)
+		if want := docKeys(three, four, none, public); !sameSet(mapKeys(all), want) {
+			t.Fatalf("ScanSearchDocs(dims 4) = %v, want %v", mapKeys(all), want)
+		}
+		for _, d := range []*hypha.SearchDoc{three, none, public} {
+			if v := all[keyString(d.Key)].vec; v != nil {
+				t.Errorf("vector of %s at dims 4 = %v, want nil", keyString(d.Key), v)
+			}
 		}
 	})
 	t.Run("ScanStopsOnError", func(t *testing.T) {
 		s, _ := setup(t, open)
 		var docs []*hypha.SearchDoc
 		for i := range 5 {
-			d := textDoc(t, "spores", "g", "m", fmt.Sprintf("s%d", i), "x")
-			docs = append(docs, d)
-			mustPutEmbeddings(t, s, embedding(d, 3, i))
+			for _, st := range searchable {
+				d := storedTextDoc(t, s, st.table, "g", "m", fmt.Sprintf("s%d", i), "x")
+				docs = append(docs, d)
+				if i%2 == 0 {
+					mustPutEmbeddings(t, s, embedding(d, 3, i))
+				}
+			}
 		}
 		mustPutDocs(t, s, docs...)
 		mustRemoveDocs(t, s, keysOf(docs[:3]...)...)
 		stop := errors.New("stop")
 		calls := 0
-		err := s.ScanSearchVectors(t.Context(), 0, 10, 3, func(hypha.VectorMeta, []float32) error { calls++; return stop })
+		err := s.ScanSearchDocs(t.Context(), 0, 10, 3, func(*hypha.SearchDoc, []float32) error { calls++; return stop })
 		if !errors.Is(err, stop) || calls != 1 {
-			t.Errorf("ScanSearchVectors with a failing fn = %v after %d calls, want its error after 1", err, calls)
+			t.Errorf("ScanSearchDocs with a failing fn = %v after %d calls, want its error after 1", err, calls)
 		}
 		calls = 0
 		err = s.ScanSearchTombstones(t.Context(), 0, 10, func(hypha.RecordKey) error { calls++; return stop })
@@ -183,9 +230,9 @@ func testSearchChanges(t *testing.T, open OpenFunc) {
 	})
 	t.Run("RemoveLeavesTombstones", func(t *testing.T) {
 		s, _ := setup(t, open)
-		a := textDoc(t, "spores", "g", "m", "a", "hymenium")
-		b := textDoc(t, "plans", "g", "m", "b", "hymenium")
-		other := textDoc(t, "spores", "h", "m", "a", "hymenium")
+		a := storedTextDoc(t, s, "spores", "g", "m", "a", "hymenium")
+		b := storedTextDoc(t, s, "plans", "g", "m", "b", "hymenium")
+		other := storedTextDoc(t, s, "spores", "h", "m", "a", "hymenium")
 		mustPutEmbeddings(t, s, embedding(a, 3, 1), embedding(b, 3, 2), embedding(other, 3, 3))
 		mustPutDocs(t, s, a, b, other)
 		before, _ := mustSeq(t, s)
@@ -221,8 +268,8 @@ func testSearchChanges(t *testing.T, open OpenFunc) {
 	})
 	t.Run("PutClearsTheTombstone", func(t *testing.T) {
 		s, _ := setup(t, open)
-		a := textDoc(t, "spores", "g", "m", "a", "ascus")
-		b := textDoc(t, "spores", "g", "m", "b", "ascus")
+		a := storedTextDoc(t, s, "spores", "g", "m", "a", "ascus")
+		b := storedTextDoc(t, s, "spores", "g", "m", "b", "ascus")
 		mustPutEmbeddings(t, s, embedding(a, 3, 1))
 		mustPutDocs(t, s, a, b)
 		mustRemoveDocs(t, s, a.Key, b.Key)
@@ -408,12 +455,18 @@ func testSearchChanges(t *testing.T, open OpenFunc) {
 func testSearchSteps(open OpenFunc) func(t *testing.T) {
 	return func(t *testing.T) {
 		s, _ := setup(t, open)
-		d := func(id string) *hypha.SearchDoc { return textDoc(t, "spores", "g", "m", id, "text of "+id) }
+		var recs []*hypha.Record
+		d := func(id string) *hypha.SearchDoc {
+			r := record(t, "spores", "g", "m", id, map[string]any{"content": "text of " + id})
+			recs = append(recs, r)
+			return hypha.NewSearchDoc(r)
+		}
 		a, b, c, e := d("a"), d("b"), d("c"), d("e")
 		many := make([]*hypha.SearchDoc, 1100)
 		for i := range many {
 			many[i] = d(fmt.Sprintf("many%04d", i))
 		}
+		mustUpsert(t, s, recs...)
 		mustPutEmbeddings(t, s, embedding(a, 3, 1), embedding(b, 3, 2), embedding(c, 3, 3), embedding(e, 3, 4))
 		for _, m := range many[:10] {
 			mustPutEmbeddings(t, s, embedding(m, 3, 9))

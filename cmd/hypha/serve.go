@@ -89,10 +89,10 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	// The in-memory vector index: built from the store once the schema
 	// and the embedding model are settled, then kept current from the
 	// store's search change sequence (this server's consumer wakes it).
-	vectors := &app.VectorIndex{Store: db, Dims: embedder.Dims(), Logger: log, Ready: ready}
+	vectors := &app.SearchIndex{Store: db, Dims: embedder.Dims(), Logger: log, Ready: ready}
 	vectors.Start(ctx)
 	defer vectors.Stop()
-	searcher := &app.Search{Store: db, Embedder: embedder, Vectors: vectors, Logger: log}
+	searcher := &app.Search{Store: db, Embedder: embedder, Index: vectors, Logger: log}
 	jobs := app.NewJobs(db, embedder, log, app.JobsOptions{Ready: ready, Busy: syncer.Busy, Indexed: vectors.Notify})
 	syncer.Jobs = jobs
 	jobs.Start(ctx)

@@ -237,41 +237,79 @@ func (q *queries) SearchSeq(ctx context.Context) (seq, pruned int64, err error) 
 	return seq, pruned, q.db.wrap(err, "read search sequence")
 }
 
-// ScanSearchVectors streams documents joined with their vectors.
-func (q *queries) ScanSearchVectors(ctx context.Context, after, upTo int64, dims int, fn func(hypha.VectorMeta, []float32) error) error {
-	rows, err := q.query(ctx, `SELECT d.grove_id, d.table_name, d.machine_id, d.record_id, d.project_id, d.status, d.observation_type,
-			d.session_id, d.source_path, d.name, d.created_at, d.sharing_policy, e.vector
-		FROM search_docs d JOIN embeddings e ON e.grove_id = d.grove_id AND e.table_name = d.table_name
-			AND e.machine_id = d.machine_id AND e.record_id = d.record_id
-		WHERE d.seq > ? AND d.seq <= ? AND e.dims = ?`, after, upTo, int64(dims))
+// scanDocsQueries holds, per table with indexed text, the statement that
+// reads its documents with their record's text and their vector: search_docs
+// joined to the record by its primary key (grove_id, machine_id, id), so a
+// document whose record is gone drops out, and to embeddings by theirs,
+// which the vector's dimensions filter (LEFT JOIN: a document without one
+// still comes). Its placeholders are dims, after and upTo. Table and column
+// names come from the static table registry.
+var scanDocsQueries = func() []scanDocsQuery {
+	var out []scanDocsQuery
+	for _, t := range hypha.SyncedTables {
+		if t.TextColumn == "" {
+			continue
+		}
+		out = append(out, scanDocsQuery{table: t, query: fmt.Sprintf(`SELECT d.grove_id, d.machine_id, d.record_id, d.project_id, d.status,
+			d.observation_type, d.session_id, d.source_path, d.name, d.created_at, d.sharing_policy, r.%s, e.vector
+		FROM search_docs d
+			JOIN %s r ON r.grove_id = d.grove_id AND r.machine_id = d.machine_id AND r.id = d.record_id
+			LEFT JOIN embeddings e ON e.grove_id = d.grove_id AND e.table_name = d.table_name
+				AND e.machine_id = d.machine_id AND e.record_id = d.record_id AND e.dims = ?
+		WHERE d.table_name = '%s' AND d.seq > ? AND d.seq <= ?`, quote(t.TextColumn), quote(t.Name), t.Name)})
+	}
+	return out
+}()
+
+type scanDocsQuery struct {
+	table *hypha.Table
+	query string
+}
+
+// ScanSearchDocs streams documents with their texts and vectors, one
+// statement per table with indexed text.
+func (q *queries) ScanSearchDocs(ctx context.Context, after, upTo int64, dims int, fn func(*hypha.SearchDoc, []float32) error) error {
+	for _, sq := range scanDocsQueries {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("scan search documents: %w", err)
+		}
+		if err := q.scanSearchDocs(ctx, sq, after, upTo, dims, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanSearchDocs runs the scan of one table.
+func (q *queries) scanSearchDocs(ctx context.Context, sq scanDocsQuery, after, upTo int64, dims int, fn func(*hypha.SearchDoc, []float32) error) error {
+	rows, err := q.query(ctx, sq.query, int64(dims), after, upTo)
 	if err != nil {
-		return q.db.wrap(err, "scan search vectors")
+		return q.db.wrap(err, "scan search documents")
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var d hypha.SearchDoc
-		var table string
-		var project, status, obs, session, source, name, sharing sql.NullString
+		d := &hypha.SearchDoc{Key: hypha.RecordKey{Table: sq.table}}
+		var project, status, obs, session, source, name, sharing, text sql.NullString
 		var created sql.NullInt64
 		var blob []byte
-		if err := rows.Scan(&d.Key.GroveID, &table, &d.Key.MachineID, &d.Key.ID, &project, &status, &obs, &session, &source, &name,
-			&created, &sharing, &blob); err != nil {
-			return q.db.wrap(err, "scan search vectors")
-		}
-		if d.Key.Table = hypha.LookupTable(table); d.Key.Table == nil {
-			continue // a table this binary does not know
+		if err := rows.Scan(&d.Key.GroveID, &d.Key.MachineID, &d.Key.ID, &project, &status, &obs, &session, &source, &name,
+			&created, &sharing, &text, &blob); err != nil {
+			return q.db.wrap(err, "scan search documents")
 		}
 		d.ProjectID, d.Status, d.ObservationType, d.SessionID = project.String, status.String, obs.String, session.String
 		d.SourcePath, d.Name, d.CreatedAt, d.SharingPolicy = source.String, name.String, created.Int64, sharing.String
-		vec, err := hypha.DecodeVector(blob)
-		if err != nil {
-			return err
+		d.Text = hypha.TruncateFullText(text.String)
+		var vec []float32
+		if blob != nil {
+			if vec, err = hypha.DecodeVector(blob); err != nil {
+				return err
+			}
 		}
-		if err := fn(d.Meta(), vec); err != nil {
+		if err := fn(d, vec); err != nil {
 			return err
 		}
 	}
-	return q.db.wrap(rows.Err(), "scan search vectors")
+	return q.db.wrap(rows.Err(), "scan search documents")
 }
 
 // ScanSearchTombstones streams tombstones.

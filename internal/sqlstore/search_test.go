@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/hyphateam/hypha/internal/testdb"
 )
 
@@ -153,4 +154,128 @@ func countPrefix(m map[string]string, prefix string) int {
 		}
 	}
 	return n
+}
+
+// TestScanSearchDocsPlans: the statements of ScanSearchDocs find each
+// document's record and vector by their primary keys, and the documents of
+// a window through the seq index. SQLite plans by its heuristics, so every
+// window gets that plan; PostgreSQL, with statistics, gets it for a
+// catch-up's narrow window (a full scan may rather hash-join the tables).
+func TestScanSearchDocsPlans(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		db := testdb.MustOpen(t, engine)
+		ctx := t.Context()
+		queries := sqlstore.ScanDocsQueries()
+		var names []string
+		for _, tb := range hypha.SyncedTables {
+			if tb.TextColumn != "" {
+				names = append(names, tb.Name)
+			}
+		}
+		if len(queries) != len(names) {
+			t.Fatalf("%d scan statements, want one for each of %v", len(queries), names)
+		}
+		var after, upTo int64 = -1, 1 << 40
+		if engine == "postgres" {
+			// Enough documents, records and vectors for the planner to
+			// prefer index lookups for a window of one document.
+			for round := range 2 {
+				var recs []*hypha.Record
+				var docs []*hypha.SearchDoc
+				var embs []*hypha.Embedding
+				for _, name := range names {
+					tb := hypha.LookupTable(name)
+					for i := range []int{2000, 1}[round] {
+						r, err := hypha.NewRecord(tb, "g", "m", fmt.Sprintf("r%d-%d", round, i), map[string]any{tb.TextColumn: "text"})
+						if err != nil {
+							t.Fatal(err)
+						}
+						d := hypha.NewSearchDoc(r)
+						recs, docs = append(recs, r), append(docs, d)
+						embs = append(embs, &hypha.Embedding{Key: d.Key, Model: "m", Vector: []float32{1, 2, 3}, UpdatedAt: 1})
+					}
+				}
+				if _, err := db.UpsertRecords(ctx, recs); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.PutEmbeddings(ctx, embs); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.PutSearchDocs(ctx, docs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Analyze(ctx, append([]string{"search_docs", "embeddings"}, names...)); err != nil {
+				t.Fatal(err)
+			}
+			seq, _, err := db.SearchSeq(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, upTo = seq-1, seq
+		}
+		for _, name := range names {
+			q, ok := queries[name]
+			if !ok {
+				t.Fatalf("no scan statement for table %s", name)
+			}
+			plan := explain(t, db, engine, q, int64(3), after, upTo)
+			var want []string
+			switch engine {
+			case "sqlite":
+				want = []string{"SEARCH d USING INDEX idx_search_docs_seq (seq>? AND seq<?)",
+					"SEARCH r USING INDEX sqlite_autoindex_" + name + "_1 (grove_id=? AND machine_id=? AND id=?)",
+					"SEARCH e USING INDEX sqlite_autoindex_embeddings_1 (grove_id=? AND table_name=? AND machine_id=? AND record_id=?)"}
+				if strings.Contains(plan, "SCAN ") {
+					t.Errorf("%s: the plan scans a table:\n%s", name, plan)
+				}
+			case "postgres":
+				want = []string{"Index Scan using idx_search_docs_seq on search_docs d", "Index Scan using " + name + "_pkey on " + name + " r",
+					"Index Scan using embeddings_pkey on embeddings e"}
+			}
+			for _, w := range want {
+				if !strings.Contains(plan, w) {
+					t.Errorf("%s: the plan lacks %q:\n%s", name, w, plan)
+				}
+			}
+		}
+	})
+}
+
+// explain returns the query plan of a statement with ? placeholders.
+func explain(t *testing.T, db *sqlstore.DB, engine, query string, args ...any) string {
+	t.Helper()
+	prefix := "EXPLAIN QUERY PLAN "
+	if engine == "postgres" {
+		prefix = "EXPLAIN "
+		for n := 1; strings.Contains(query, "?"); n++ {
+			query = strings.Replace(query, "?", fmt.Sprintf("$%d", n), 1)
+		}
+	}
+	rows, err := db.WriteDB().QueryContext(t.Context(), prefix+query, args...)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprint(vals[len(vals)-1])) // SQLite's detail, PostgreSQL's line
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -281,9 +281,9 @@ func (db *DB) SearchSeq(ctx context.Context) (seq, pruned int64, err error) {
 	return db.reader().SearchSeq(ctx)
 }
 
-// ScanSearchVectors streams documents with their vectors.
-func (db *DB) ScanSearchVectors(ctx context.Context, after, upTo int64, dims int, fn func(hypha.VectorMeta, []float32) error) error {
-	return db.reader().ScanSearchVectors(ctx, after, upTo, dims, fn)
+// ScanSearchDocs streams documents with their texts and vectors.
+func (db *DB) ScanSearchDocs(ctx context.Context, after, upTo int64, dims int, fn func(*hypha.SearchDoc, []float32) error) error {
+	return db.reader().ScanSearchDocs(ctx, after, upTo, dims, fn)
 }
 
 // ScanSearchTombstones streams tombstones.

@@ -1,0 +1,185 @@
+package search
+
+import (
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hyphateam/hypha"
+	"github.com/kljensen/snowball/english"
+)
+
+// The keyword index's words are those of hypha.KeywordTerms: runs of
+// letters, digits and combining marks holding a letter or digit,
+// lower-cased, without English stop words and without words longer than
+// hypha.MaxKeywordTermRunes. Words of ASCII letters are then reduced to
+// their stem by the Snowball English (Porter2) stemmer, the one
+// PostgreSQL's 'english' configuration uses, so "indexing", "indexed" and
+// "indexes" are one term; other words (numbers, identifiers with digits,
+// other scripts) are kept as they are.
+
+// stemCacheMax bounds the stem cache: past it, new words are stemmed
+// every time instead of being remembered, so text full of unique tokens
+// (hashes, ids) cannot grow it without end.
+const stemCacheMax = 1 << 20
+
+// stemmer stems words, remembering the stems of words it saw.
+type stemmer struct {
+	mu    sync.RWMutex
+	cache map[string]string
+}
+
+func newStemmer() *stemmer { return &stemmer{cache: map[string]string{}} }
+
+// stem returns the term of lower-cased word w.
+func (s *stemmer) stem(w string) string {
+	if !stemmable(w) {
+		return w
+	}
+	s.mu.RLock()
+	t, ok := s.cache[w]
+	s.mu.RUnlock()
+	if ok {
+		return t
+	}
+	return s.stemNew(w)
+}
+
+// stemBytes is stem for a word in a scratch buffer: a word seen before
+// costs no allocation.
+func (s *stemmer) stemBytes(w []byte) string {
+	if stemmable(w) {
+		s.mu.RLock()
+		t, ok := s.cache[string(w)]
+		s.mu.RUnlock()
+		if ok {
+			return t
+		}
+	}
+	return s.stem(string(w))
+}
+
+// stemNew stems a word not in the cache and remembers it.
+func (s *stemmer) stemNew(w string) string {
+	t := english.Stem(w, true)
+	if t == "" {
+		t = w
+	}
+	s.mu.Lock()
+	if len(s.cache) < stemCacheMax {
+		w = strings.Clone(w) // w may point into a large text
+		if t == w {
+			t = w
+		} else {
+			t = strings.Clone(t)
+		}
+		s.cache[w] = t
+	}
+	s.mu.Unlock()
+	return t
+}
+
+// stemmable reports whether w is made of ASCII letters only, at least
+// three (the stemmer leaves shorter words alone).
+func stemmable[S string | []byte](w S) bool {
+	if len(w) < 3 {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if c := w[i]; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// docTerms counts the terms of a document's text: the term frequencies
+// and the number of words indexed (the document's length for BM25).
+// Words are lower-cased one at a time into buf, so only the terms kept
+// are allocated.
+func (s *stemmer) docTerms(text string) (tf map[string]uint32, length uint32) {
+	tf = map[string]uint32{}
+	var buf []byte
+	eachWord(text, func(w string) {
+		buf = appendLower(buf[:0], w)
+		if stopWordBytes(buf) || utf8.RuneCount(buf) > hypha.MaxKeywordTermRunes {
+			return
+		}
+		t := s.stemBytes(buf)
+		tf[t]++
+		length++
+	})
+	return tf, length
+}
+
+// queryTerms returns the distinct terms of a keyword query, in the order
+// of its words, at most hypha.MaxKeywordTerms.
+func (s *stemmer) queryTerms(query string) []string {
+	var out []string
+	for _, w := range hypha.KeywordTerms(query) {
+		t := s.stem(w)
+		if !containsString(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// eachWord calls fn for each word of text as hypha.KeywordTerms splits
+// a query: maximal runs of letters, digits and marks that hold at least
+// one letter or digit.
+func eachWord(text string, fn func(w string)) {
+	start, hasAlnum := -1, false
+	for i, r := range text {
+		switch {
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'):
+			if start < 0 {
+				start = i
+			}
+			hasAlnum = true
+		case r >= utf8.RuneSelf && unicode.In(r, unicode.L, unicode.N, unicode.M):
+			if start < 0 {
+				start = i
+			}
+			hasAlnum = hasAlnum || !unicode.Is(unicode.M, r)
+		default:
+			if start >= 0 && hasAlnum {
+				fn(text[start:i])
+			}
+			start, hasAlnum = -1, false
+		}
+	}
+	if start >= 0 && hasAlnum {
+		fn(text[start:])
+	}
+}
+
+// appendLower appends w lower-cased as strings.ToLower would.
+func appendLower(buf []byte, w string) []byte {
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= utf8.RuneSelf {
+			return append(buf, strings.ToLower(w)...)
+		}
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
+}
+
+func stopWordBytes(b []byte) bool { return len(b) <= 10 && hypha.IsStopWord(string(b)) }
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
