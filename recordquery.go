@@ -24,9 +24,9 @@ type RecordFilter struct {
 	// occurs in Column, ASCII letters compared case-insensitively (as the
 	// SQLite LIKE of the Myco worker's myco_spores search).
 	Contains []ColumnValue
-	// In, when set, keeps rows whose column holds one of the values (at
-	// most 1,000).
-	In      *ColumnIn
+	// In keeps rows whose column holds one of the values, for each
+	// condition (at most 1,000 values each); an empty list selects nothing.
+	In      []ColumnIn
 	OrderBy []OrderBy // default: machine_id, id
 	Limit   int       // 1..1000; 0 means 100
 	Offset  int
@@ -38,7 +38,7 @@ type ColumnValue struct {
 	Value  any
 }
 
-// ColumnIn is the IN condition of a RecordFilter.
+// ColumnIn is one IN condition of a RecordFilter.
 type ColumnIn struct {
 	Column string
 	Values []any

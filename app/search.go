@@ -57,30 +57,52 @@ type candidate struct {
 	semOK, wordsOK bool
 }
 
-// Search runs q for grove.
+// Search runs q for grove, over its records and those the groves that
+// granted it access share.
 func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) ([]hypha.SearchResult, error) {
+	if err := checkQuery(&q); err != nil {
+		return nil, err
+	}
+	shared, err := s.SharedWith(ctx, grove)
+	if err != nil {
+		return nil, err
+	}
+	return s.search(ctx, grove, shared, q)
+}
+
+// SearchWith is Search for a caller that already read the groves sharing
+// with grove (SharedWith), as the MCP server does for every tool call.
+func (s *Search) SearchWith(ctx context.Context, grove string, shared []string, q hypha.SearchQuery) ([]hypha.SearchResult, error) {
+	if err := checkQuery(&q); err != nil {
+		return nil, err
+	}
+	return s.search(ctx, grove, shared, q)
+}
+
+// checkQuery validates q and fills its defaults.
+func checkQuery(q *hypha.SearchQuery) error {
 	q.Text = strings.TrimSpace(q.Text)
 	if q.Text == "" {
-		return nil, hypha.Errorf(hypha.EInvalid, `Missing query parameter "q"`)
+		return hypha.Errorf(hypha.EInvalid, `Missing query parameter "q"`)
 	}
 	if !utf8.ValidString(q.Text) || strings.ContainsRune(q.Text, 0) {
-		return nil, hypha.Errorf(hypha.EInvalid, "the query must be UTF-8 text without NUL")
+		return hypha.Errorf(hypha.EInvalid, "the query must be UTF-8 text without NUL")
 	}
 	switch q.Mode {
 	case "":
 		q.Mode = hypha.SearchHybrid
 	case hypha.SearchHybrid, hypha.SearchSemantic, hypha.SearchKeyword:
 	default:
-		return nil, hypha.Errorf(hypha.EInvalid, "mode must be hybrid, semantic or keyword, not %q", q.Mode)
+		return hypha.Errorf(hypha.EInvalid, "mode must be hybrid, semantic or keyword, not %q", q.Mode)
 	}
 	if q.Limit <= 0 {
 		q.Limit = hypha.DefaultSearchLimit
 	}
 	q.Limit = min(q.Limit, hypha.MaxSearchLimit)
-	shared, err := s.SharedWith(ctx, grove)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+func (s *Search) search(ctx context.Context, grove string, shared []string, q hypha.SearchQuery) ([]hypha.SearchResult, error) {
 	f := hypha.VectorFilter{GroveID: grove, SharedFrom: shared, PublicOnly: q.PublicOnly, Tables: q.Types,
 		ProjectID: q.ProjectID, MachineID: q.MachineID, Status: q.Status, ObservationType: q.ObservationType,
 		SessionID: q.SessionID, SourcePath: q.SourcePath, Name: q.Name, Since: q.Since, Until: q.Until}
@@ -300,36 +322,40 @@ func matches(d *hypha.SearchDoc, q hypha.SearchQuery) bool {
 var releaseStateTable = hypha.LookupTable("knowledge_release_state")
 
 // releaseStates reads the release-state rows of records, in their groves,
-// one query per grove and table.
+// one query per grove (a round trip each on PostgreSQL).
 func (s *Search) releaseStates(ctx context.Context, recs []*hypha.Record) (map[string]map[string]any, error) {
 	out := map[string]map[string]any{}
-	groups := map[[2]string][]*hypha.Record{}
-	var order [][2]string
+	groups := map[string][]*hypha.Record{}
+	var order []string
 	for _, r := range recs {
-		g := [2]string{r.GroveID, r.Table.Name}
-		if groups[g] == nil {
-			order = append(order, g)
+		if groups[r.GroveID] == nil {
+			order = append(order, r.GroveID)
 		}
-		groups[g] = append(groups[g], r)
+		groups[r.GroveID] = append(groups[r.GroveID], r)
 	}
 	for _, g := range order {
-		ids := make([]any, 0, len(groups[g]))
+		var tables, ids []any
 		want := map[string]*hypha.Record{}
 		for _, r := range groups[g] {
-			ids = append(ids, r.ID)
-			want[r.ID+"\x00"+r.MachineID] = r
+			if !slices.Contains(tables, any(r.Table.Name)) {
+				tables = append(tables, r.Table.Name)
+			}
+			if !slices.Contains(ids, any(r.ID)) {
+				ids = append(ids, r.ID)
+			}
+			want[r.Table.Name+"\x00"+r.ID+"\x00"+r.MachineID] = r
 		}
-		rows, err := s.Store.ListRecords(ctx, hypha.RecordFilter{Table: releaseStateTable, GroveID: g[0],
-			Equals: []hypha.ColumnValue{{Column: "namespace", Value: g[1]}},
-			In:     &hypha.ColumnIn{Column: "record_id", Values: ids},
+		rows, err := s.Store.ListRecords(ctx, hypha.RecordFilter{Table: releaseStateTable, GroveID: g,
+			In: []hypha.ColumnIn{{Column: "namespace", Values: tables}, {Column: "record_id", Values: ids}},
 			// The latest check wins when a record has several rows.
 			OrderBy: []hypha.OrderBy{{Column: "checked_at"}}, Limit: 1000})
 		if err != nil {
 			return nil, fmt.Errorf("read release states: %w", err)
 		}
 		for _, row := range rows {
+			ns, _ := row.Value("namespace").(string)
 			rid, _ := row.Value("record_id").(string)
-			if r := want[rid+"\x00"+row.MachineID]; r != nil {
+			if r := want[ns+"\x00"+rid+"\x00"+row.MachineID]; r != nil {
 				out[recordKeyString(r.Key())] = RecordJSON(row)
 			}
 		}

@@ -86,12 +86,14 @@ type SearchResult struct {
 	Dims          int
 	Populate      time.Duration // generate, embed and write (not a figure of the issue)
 	PrepareNote   string        // what ran after population (statistics)
-	Build         time.Duration // VectorIndex.CatchUp from the store
+	Build         time.Duration // SearchIndex.CatchUp from the store: both in-memory indexes
 	BuildVectors  int
+	BuildDocs     int   // documents in the keyword index
 	RSSBefore     int64 // VmRSS before the build, after a GC, bytes
 	RSSAfter      int64 // VmRSS after the build, after a GC, bytes
 	HeapDelta     int64 // HeapInuse growth over the build, after GC
-	IndexBytes    int64 // the index's own estimate (search.IndexStats.Bytes)
+	IndexBytes    int64 // the vector index's own estimate (search.IndexStats.Bytes)
+	TextBytes     int64 // the keyword index's own estimate (search.TextStats.Bytes)
 	RecallQueries int
 	Recall        float64 // mean recall@10 against a float64 brute-force scan
 	RecallMin     float64
@@ -147,12 +149,12 @@ func Search(ctx context.Context, db *sqlstore.DB, opts SearchOptions) (*SearchRe
 	}
 	res.Populate = time.Since(start)
 
-	progress("building the vector index from the store…")
+	progress("building the search indexes from the store…")
 	vectors := &app.SearchIndex{Store: db, Dims: emb.Dims()}
 	rssBefore, heapBefore := settledMemory()
 	start = time.Now()
 	if err := vectors.CatchUp(ctx); err != nil {
-		return nil, fmt.Errorf("build the vector index: %w", err)
+		return nil, fmt.Errorf("build the search indexes: %w", err)
 	}
 	res.Build = time.Since(start)
 	idx := vectors.Vectors()
@@ -160,6 +162,8 @@ func Search(ctx context.Context, db *sqlstore.DB, opts SearchOptions) (*SearchRe
 	res.RSSBefore, res.RSSAfter, res.HeapDelta = rssBefore, rssAfter, heapAfter-heapBefore
 	res.BuildVectors = idx.Len()
 	res.IndexBytes = idx.Stats().Bytes
+	res.BuildDocs = vectors.Text().Len()
+	res.TextBytes = vectors.Text().Stats().Bytes
 
 	progress("recall@10 of %d queries against a brute-force scan…", opts.Queries)
 	if err := recall(ctx, db, emb, idx, gen, opts, res); err != nil {
@@ -757,9 +761,9 @@ func (r *SearchResult) String() string {
 	fmt.Fprintf(&b, "engine=%s records=%d (%s %d, %s %d, %s %d) dims=%d\n", r.Engine, r.Records,
 		SearchGrove, r.PerGrove[SearchGrove], SharedGrove, r.PerGrove[SharedGrove], OtherGrove, r.PerGrove[OtherGrove], r.Dims)
 	fmt.Fprintf(&b, "  population (not a target): %s; then %s\n", r.Populate.Round(time.Millisecond), r.PrepareNote)
-	fmt.Fprintf(&b, "  index build from the store:  %.2f s for %d vectors\n", r.Build.Seconds(), r.BuildVectors)
-	fmt.Fprintf(&b, "  resident memory (VmRSS):     %s before, %s after (+%s); heap +%s; index estimate %s\n",
-		mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSAfter-r.RSSBefore), mib(r.HeapDelta), mib(r.IndexBytes))
+	fmt.Fprintf(&b, "  index build from the store:  %.2f s for %d vectors and %d keyword documents\n", r.Build.Seconds(), r.BuildVectors, r.BuildDocs)
+	fmt.Fprintf(&b, "  resident memory (VmRSS):     %s before, %s after (+%s); heap +%s; estimates: vectors %s, keywords %s\n",
+		mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSAfter-r.RSSBefore), mib(r.HeapDelta), mib(r.IndexBytes), mib(r.TextBytes))
 	fmt.Fprintf(&b, "  recall@10 vs float64 scan:   %.3f mean, %.3f min over %d queries (%d visible vectors, %d forbidden hits)\n",
 		r.Recall, r.RecallMin, r.RecallQueries, r.Visible, r.Violations)
 	fmt.Fprintf(&b, "\n  %-9s | %-33s | %-33s | %s\n", "mode", "GET /search p50 / p95 / p99", "app.Search p50 / p95 / p99", "results (empty)")

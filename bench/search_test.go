@@ -39,6 +39,9 @@ func TestSearchDriver(t *testing.T) {
 			if res.Violations != 0 {
 				t.Errorf("%d hits from groves the searcher may not see", res.Violations)
 			}
+			if res.BuildDocs != 2000 || res.TextBytes <= 0 {
+				t.Errorf("keyword index: %d documents, estimate %d bytes; want 2000", res.BuildDocs, res.TextBytes)
+			}
 			if res.IndexBytes <= 0 {
 				t.Errorf("index estimate %d bytes", res.IndexBytes)
 			}

@@ -67,7 +67,7 @@ func (s *Server) searchTool() tool {
 			ProjectID: in.ProjectID, Status: in.Status, ObservationType: in.ObservationType, SessionID: in.SessionID,
 			SourcePath: in.SourcePath, Name: in.Name, Since: epoch(in.Since), Until: epoch(in.Until),
 			ReleaseState: in.ReleaseState, ReleaseConfidence: in.ReleaseConfidence, PublicOnly: sc.public}
-		results, err := s.opts.Search.Search(ctx, sc.grove, q)
+		results, err := s.opts.Search.SearchWith(ctx, sc.grove, sc.shared, q)
 		if err != nil {
 			return SearchOutput{}, err
 		}

@@ -29,11 +29,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// Searcher is the search service the tools use (app.Search): grove-scoped
-// search, and the groves that share their records with a grove.
+// Searcher is the search service the tools use (app.Search): the groves
+// that share their records with a grove, read once per tool call, and
+// grove-scoped search given them.
 type Searcher interface {
-	Search(ctx context.Context, grove string, q hypha.SearchQuery) ([]hypha.SearchResult, error)
 	SharedWith(ctx context.Context, grove string) ([]string, error)
+	SearchWith(ctx context.Context, grove string, shared []string, q hypha.SearchQuery) ([]hypha.SearchResult, error)
 }
 
 // Options configure a Server.

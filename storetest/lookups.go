@@ -51,6 +51,49 @@ func testLookups(t *testing.T, open OpenFunc) {
 			t.Fatalf("FindRecords(nil) = %d, %v", len(none), err)
 		}
 	})
+	t.Run("ListRecordsIn", func(t *testing.T) {
+		s, _ := setup(t, open)
+		var recs []*hypha.Record
+		for i, ns := range []string{"spores", "plans", "sessions"} {
+			for j := range 4 {
+				recs = append(recs, record(t, "knowledge_release_state", "g", "m1", fmt.Sprintf("%s-%d", ns, j),
+					map[string]any{"project_id": projectID(1), "namespace": ns, "record_id": fmt.Sprint("r", j), "checked_at": int64(10*i + j)}))
+			}
+		}
+		recs = append(recs, record(t, "knowledge_release_state", "g2", "m1", "spores-0",
+			map[string]any{"project_id": projectID(2), "namespace": "spores", "record_id": "r0"}))
+		mustUpsert(t, s, recs...)
+		rs := hypha.LookupTable("knowledge_release_state")
+		list := func(in ...hypha.ColumnIn) []string {
+			t.Helper()
+			rows, err := s.ListRecords(t.Context(), hypha.RecordFilter{Table: rs, GroveID: "g", In: in})
+			if err != nil {
+				t.Fatalf("ListRecords(%v): %v", in, err)
+			}
+			var ids []string
+			for _, r := range rows {
+				ids = append(ids, r.ID)
+			}
+			sort.Strings(ids)
+			return ids
+		}
+		got := list(hypha.ColumnIn{Column: "namespace", Values: []any{"spores", "sessions", "nope"}},
+			hypha.ColumnIn{Column: "record_id", Values: []any{"r1", "r3", "r9"}})
+		if want := []string{"sessions-1", "sessions-3", "spores-1", "spores-3"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("two IN conditions: %v, want %v", got, want)
+		}
+		if got := list(hypha.ColumnIn{Column: "record_id", Values: []any{"r0"}}); len(got) != 3 {
+			t.Fatalf("one IN condition: %v, want the three r0 rows of grove g", got)
+		}
+		if got := list(hypha.ColumnIn{Column: "namespace", Values: []any{"spores"}}, hypha.ColumnIn{Column: "record_id"}); len(got) != 0 {
+			t.Fatalf("an empty IN list selected %v", got)
+		}
+		for _, in := range []hypha.ColumnIn{{Column: "no_such_column", Values: []any{"x"}}, {Column: "record_id", Values: make([]any, 1001)}} {
+			if _, err := s.ListRecords(t.Context(), hypha.RecordFilter{Table: rs, GroveID: "g", In: []hypha.ColumnIn{in}}); hypha.ErrorCode(err) != hypha.EInvalid {
+				t.Fatalf("IN on %s with %d values: %v, want EInvalid", in.Column, len(in.Values), err)
+			}
+		}
+	})
 	t.Run("FindEmbeddings", func(t *testing.T) {
 		s, _ := setup(t, open)
 		var embs []*hypha.Embedding

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/hyphateam/hypha"
 )
@@ -53,14 +54,42 @@ func idArgs(prefix []any, ids []string) []any {
 // FindRecords reads the rows of many keys, a table, grove and machine at a
 // time.
 func (q *queries) FindRecords(ctx context.Context, keys []hypha.RecordKey) ([]*hypha.Record, error) {
+	// One statement per table, whatever the groves and machines: the keys
+	// are a VALUES list joined to the table's primary key (both engines
+	// look each one up; a row-value IN list would make SQLite scan).
+	byTable := map[*hypha.Table][]hypha.RecordKey{}
+	var tables []*hypha.Table
+	for _, k := range keys {
+		if byTable[k.Table] == nil {
+			tables = append(tables, k.Table)
+		}
+		byTable[k.Table] = append(byTable[k.Table], k)
+	}
+	slices.SortFunc(tables, func(a, b *hypha.Table) int { return strings.Compare(a.Name, b.Name) })
 	var out []*hypha.Record
-	for _, g := range groupKeys(keys) {
-		s := sqlFor(g.t)
-		err := chunks(len(g.ids), maxListIDs, func(lo, hi int) error {
-			rows, err := q.query(ctx, "SELECT "+s.selects+" FROM "+quote(g.t.Name)+" WHERE grove_id = ? AND machine_id = ? AND id IN "+
-				placeholders(hi-lo), idArgs([]any{g.grove, g.machine}, g.ids[lo:hi])...)
+	for _, t := range tables {
+		ks := byTable[t]
+		slices.SortFunc(ks, func(a, b hypha.RecordKey) int {
+			return slices.Compare([]string{a.GroveID, a.MachineID, a.ID}, []string{b.GroveID, b.MachineID, b.ID})
+		})
+		ks = slices.CompactFunc(ks, func(a, b hypha.RecordKey) bool {
+			return a.GroveID == b.GroveID && a.MachineID == b.MachineID && a.ID == b.ID
+		})
+		s := sqlFor(t)
+		err := chunks(len(ks), maxListIDs, func(lo, hi int) error {
+			var sb strings.Builder
+			args := make([]any, 0, 3*(hi-lo))
+			for i, k := range ks[lo:hi] {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString("(?, ?, ?)")
+				args = append(args, k.GroveID, k.MachineID, k.ID)
+			}
+			rows, err := q.query(ctx, "SELECT "+s.selects+" FROM (VALUES "+sb.String()+") AS k JOIN "+quote(t.Name)+
+				" ON grove_id = k.column1 AND machine_id = k.column2 AND id = k.column3", args...)
 			if err != nil {
-				return q.db.wrap(err, "find "+g.t.Name)
+				return q.db.wrap(err, "find "+t.Name)
 			}
 			defer rows.Close()
 			vals := make([]any, s.perRow)
@@ -70,11 +99,11 @@ func (q *queries) FindRecords(ctx context.Context, keys []hypha.RecordKey) ([]*h
 					vals[i], ptrs[i] = nil, &vals[i]
 				}
 				if err := rows.Scan(ptrs...); err != nil {
-					return q.db.wrap(err, "find "+g.t.Name)
+					return q.db.wrap(err, "find "+t.Name)
 				}
-				out = append(out, recordFromRow(g.t, vals))
+				out = append(out, recordFromRow(t, vals))
 			}
-			return q.db.wrap(rows.Err(), "find "+g.t.Name)
+			return q.db.wrap(rows.Err(), "find "+t.Name)
 		})
 		if err != nil {
 			return nil, err

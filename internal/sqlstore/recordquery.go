@@ -74,18 +74,18 @@ func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hyp
 		// PostgreSQL under the "C" collation), so both match alike.
 		where, args = append(where, "LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'"), append(args, "%"+likeEscaper.Replace(s)+"%")
 	}
-	if f.In != nil {
-		col, err := checkColumn(t, f.In.Column)
+	for _, in := range f.In {
+		col, err := checkColumn(t, in.Column)
 		if err != nil {
 			return nil, err
 		}
-		if len(f.In.Values) == 0 {
+		if len(in.Values) == 0 {
 			return nil, nil
 		}
-		if len(f.In.Values) > 1000 {
-			return nil, hypha.Errorf(hypha.EInvalid, "at most 1000 values in a list filter, got %d", len(f.In.Values))
+		if len(in.Values) > 1000 {
+			return nil, hypha.Errorf(hypha.EInvalid, "at most 1000 values in a list filter, got %d", len(in.Values))
 		}
-		where, args = append(where, col+" IN "+placeholders(len(f.In.Values))), append(args, f.In.Values...)
+		where, args = append(where, col+" IN "+placeholders(len(in.Values))), append(args, in.Values...)
 	}
 	order := f.OrderBy
 	if len(order) == 0 {
