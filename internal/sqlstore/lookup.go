@@ -3,9 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hyphateam/hypha"
 )
@@ -51,8 +53,7 @@ func idArgs(prefix []any, ids []string) []any {
 	return args
 }
 
-// FindRecords reads the rows of many keys, a table, grove and machine at a
-// time.
+// FindRecords reads the rows of many keys, one statement per table.
 func (q *queries) FindRecords(ctx context.Context, keys []hypha.RecordKey) ([]*hypha.Record, error) {
 	// One statement per table, whatever the groves and machines: the keys
 	// are a VALUES list joined to the table's primary key (both engines
@@ -66,48 +67,78 @@ func (q *queries) FindRecords(ctx context.Context, keys []hypha.RecordKey) ([]*h
 		byTable[k.Table] = append(byTable[k.Table], k)
 	}
 	slices.SortFunc(tables, func(a, b *hypha.Table) int { return strings.Compare(a.Name, b.Name) })
+	// Outside a transaction the tables are read at once, each on a
+	// connection of the pool: on PostgreSQL the round trips overlap
+	// instead of adding up.
+	if _, pool := q.q.(*sql.DB); pool && len(tables) > 1 {
+		parts := make([][]*hypha.Record, len(tables))
+		errs := make([]error, len(tables))
+		var wg sync.WaitGroup
+		for i, t := range tables {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				parts[i], errs[i] = q.findInTable(ctx, t, byTable[t])
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		return slices.Concat(parts...), nil
+	}
 	var out []*hypha.Record
 	for _, t := range tables {
-		ks := byTable[t]
-		slices.SortFunc(ks, func(a, b hypha.RecordKey) int {
-			return slices.Compare([]string{a.GroveID, a.MachineID, a.ID}, []string{b.GroveID, b.MachineID, b.ID})
-		})
-		ks = slices.CompactFunc(ks, func(a, b hypha.RecordKey) bool {
-			return a.GroveID == b.GroveID && a.MachineID == b.MachineID && a.ID == b.ID
-		})
-		s := sqlFor(t)
-		err := chunks(len(ks), maxListIDs, func(lo, hi int) error {
-			var sb strings.Builder
-			args := make([]any, 0, 3*(hi-lo))
-			for i, k := range ks[lo:hi] {
-				if i > 0 {
-					sb.WriteString(", ")
-				}
-				sb.WriteString("(?, ?, ?)")
-				args = append(args, k.GroveID, k.MachineID, k.ID)
-			}
-			rows, err := q.query(ctx, "SELECT "+s.selects+" FROM (VALUES "+sb.String()+") AS k JOIN "+quote(t.Name)+
-				" ON grove_id = k.column1 AND machine_id = k.column2 AND id = k.column3", args...)
-			if err != nil {
-				return q.db.wrap(err, "find "+t.Name)
-			}
-			defer rows.Close()
-			vals := make([]any, s.perRow)
-			ptrs := make([]any, s.perRow)
-			for rows.Next() {
-				for i := range vals {
-					vals[i], ptrs[i] = nil, &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					return q.db.wrap(err, "find "+t.Name)
-				}
-				out = append(out, recordFromRow(t, vals))
-			}
-			return q.db.wrap(rows.Err(), "find "+t.Name)
-		})
+		recs, err := q.findInTable(ctx, t, byTable[t])
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// findInTable reads the records of keys of one table.
+func (q *queries) findInTable(ctx context.Context, t *hypha.Table, ks []hypha.RecordKey) ([]*hypha.Record, error) {
+	var out []*hypha.Record
+	slices.SortFunc(ks, func(a, b hypha.RecordKey) int {
+		return slices.Compare([]string{a.GroveID, a.MachineID, a.ID}, []string{b.GroveID, b.MachineID, b.ID})
+	})
+	ks = slices.CompactFunc(ks, func(a, b hypha.RecordKey) bool {
+		return a.GroveID == b.GroveID && a.MachineID == b.MachineID && a.ID == b.ID
+	})
+	s := sqlFor(t)
+	err := chunks(len(ks), maxListIDs, func(lo, hi int) error {
+		var sb strings.Builder
+		args := make([]any, 0, 3*(hi-lo))
+		for i, k := range ks[lo:hi] {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?)")
+			args = append(args, k.GroveID, k.MachineID, k.ID)
+		}
+		rows, err := q.query(ctx, "SELECT "+s.selects+" FROM (VALUES "+sb.String()+") AS k JOIN "+quote(t.Name)+
+			" ON grove_id = k.column1 AND machine_id = k.column2 AND id = k.column3", args...)
+		if err != nil {
+			return q.db.wrap(err, "find "+t.Name)
+		}
+		defer rows.Close()
+		vals := make([]any, s.perRow)
+		ptrs := make([]any, s.perRow)
+		for rows.Next() {
+			for i := range vals {
+				vals[i], ptrs[i] = nil, &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return q.db.wrap(err, "find "+t.Name)
+			}
+			out = append(out, recordFromRow(t, vals))
+		}
+		return q.db.wrap(rows.Err(), "find "+t.Name)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
