@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -249,7 +251,20 @@ func (s *Search) hydrate(ctx context.Context, grove string, shared []string, q h
 		for i, c := range part {
 			keys[i] = c.key
 		}
+		// The records and their release states are read at once: both
+		// need only the keys.
+		var states map[string]map[string]any
+		var statesErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			states, statesErr = s.releaseStates(ctx, keys)
+		}()
 		recs, err := s.Store.FindRecords(ctx, keys)
+		<-done
+		if err == nil {
+			err = statesErr
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -270,10 +285,6 @@ func (s *Search) hydrate(ctx context.Context, grove string, shared []string, q h
 				continue
 			}
 			hits, hitRecs, hitDocs = append(hits, c), append(hitRecs, r), append(hitDocs, doc)
-		}
-		states, err := s.releaseStates(ctx, hitRecs)
-		if err != nil {
-			return nil, err
 		}
 		for i, c := range hits {
 			rs := states[recordKeyString(hitRecs[i].Key())]
@@ -321,43 +332,64 @@ func matches(d *hypha.SearchDoc, q hypha.SearchQuery) bool {
 // knowledge (reference §6.4 step 5).
 var releaseStateTable = hypha.LookupTable("knowledge_release_state")
 
-// releaseStates reads the release-state rows of records, in their groves,
-// one query per grove (a round trip each on PostgreSQL).
-func (s *Search) releaseStates(ctx context.Context, recs []*hypha.Record) (map[string]map[string]any, error) {
-	out := map[string]map[string]any{}
-	groups := map[string][]*hypha.Record{}
-	var order []string
-	for _, r := range recs {
-		if groups[r.GroveID] == nil {
-			order = append(order, r.GroveID)
+// releaseStates reads the release-state rows of records, by key, in their
+// groves: one query per grove, the groves' at once.
+func (s *Search) releaseStates(ctx context.Context, keys []hypha.RecordKey) (map[string]map[string]any, error) {
+	groups := map[string][]hypha.RecordKey{}
+	var groves []string
+	for _, k := range keys {
+		if groups[k.GroveID] == nil {
+			groves = append(groves, k.GroveID)
 		}
-		groups[r.GroveID] = append(groups[r.GroveID], r)
+		groups[k.GroveID] = append(groups[k.GroveID], k)
 	}
-	for _, g := range order {
-		var tables, ids []any
-		want := map[string]*hypha.Record{}
-		for _, r := range groups[g] {
-			if !slices.Contains(tables, any(r.Table.Name)) {
-				tables = append(tables, r.Table.Name)
-			}
-			if !slices.Contains(ids, any(r.ID)) {
-				ids = append(ids, r.ID)
-			}
-			want[r.Table.Name+"\x00"+r.ID+"\x00"+r.MachineID] = r
+	found := make([]map[string]map[string]any, len(groves))
+	errs := make([]error, len(groves))
+	var wg sync.WaitGroup
+	for i, g := range groves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			found[i], errs[i] = s.groveReleaseStates(ctx, g, groups[g])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("read release states: %w", err)
+	}
+	out := map[string]map[string]any{}
+	for _, m := range found {
+		maps.Copy(out, m)
+	}
+	return out, nil
+}
+
+// groveReleaseStates reads the release states of keys of one grove.
+func (s *Search) groveReleaseStates(ctx context.Context, grove string, keys []hypha.RecordKey) (map[string]map[string]any, error) {
+	var tables, ids []any
+	want := map[string]hypha.RecordKey{}
+	for _, k := range keys {
+		if !slices.Contains(tables, any(k.Table.Name)) {
+			tables = append(tables, k.Table.Name)
 		}
-		rows, err := s.Store.ListRecords(ctx, hypha.RecordFilter{Table: releaseStateTable, GroveID: g,
-			In: []hypha.ColumnIn{{Column: "namespace", Values: tables}, {Column: "record_id", Values: ids}},
-			// The latest check wins when a record has several rows.
-			OrderBy: []hypha.OrderBy{{Column: "checked_at"}}, Limit: 1000})
-		if err != nil {
-			return nil, fmt.Errorf("read release states: %w", err)
+		if !slices.Contains(ids, any(k.ID)) {
+			ids = append(ids, k.ID)
 		}
-		for _, row := range rows {
-			ns, _ := row.Value("namespace").(string)
-			rid, _ := row.Value("record_id").(string)
-			if r := want[ns+"\x00"+rid+"\x00"+row.MachineID]; r != nil {
-				out[recordKeyString(r.Key())] = RecordJSON(row)
-			}
+		want[k.Table.Name+"\x00"+k.ID+"\x00"+k.MachineID] = k
+	}
+	rows, err := s.Store.ListRecords(ctx, hypha.RecordFilter{Table: releaseStateTable, GroveID: grove,
+		In: []hypha.ColumnIn{{Column: "namespace", Values: tables}, {Column: "record_id", Values: ids}},
+		// The latest check wins when a record has several rows.
+		OrderBy: []hypha.OrderBy{{Column: "checked_at"}}, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]any{}
+	for _, row := range rows {
+		ns, _ := row.Value("namespace").(string)
+		rid, _ := row.Value("record_id").(string)
+		if k, ok := want[ns+"\x00"+rid+"\x00"+row.MachineID]; ok {
+			out[recordKeyString(k)] = RecordJSON(row)
 		}
 	}
 	return out, nil
