@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,15 +176,42 @@ func apply(vectors *search.Index, text *search.TextIndex, d *hypha.SearchDoc, ve
 func (v *SearchIndex) rebuild(ctx context.Context, hi int64) error {
 	start := time.Now()
 	vectors, text := search.NewIndex(v.Dims), search.NewTextIndex()
-	n := 0
-	err := v.Store.ScanSearchDocs(ctx, -1, hi, v.Dims, func(d *hypha.SearchDoc, vec []float32) error {
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+	// The scan reads the store on this goroutine; workers on the other
+	// cores split the documents into words and insert them (both indexes
+	// take concurrent writers; a scan holds each document once, so the
+	// order of the inserts does not matter).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type scanned struct {
+		d   *hypha.SearchDoc
+		vec []float32
+	}
+	work := make(chan scanned, 256)
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range work {
+				if err := apply(vectors, text, w.d, w.vec); err != nil {
+					cancel(err)
+				}
 			}
+		}()
+	}
+	err := v.Store.ScanSearchDocs(ctx, -1, hi, v.Dims, func(d *hypha.SearchDoc, vec []float32) error {
+		select {
+		case work <- scanned{d, vec}:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
-		return apply(vectors, text, d, vec)
 	})
+	close(work)
+	wg.Wait()
+	if cause := context.Cause(ctx); err == nil && cause != nil {
+		err = cause
+	}
 	if err != nil {
 		return fmt.Errorf("build the search indexes: %w", err)
 	}

@@ -89,8 +89,8 @@ type SearchResult struct {
 	Build         time.Duration // SearchIndex.CatchUp from the store: both in-memory indexes
 	BuildVectors  int
 	BuildDocs     int   // documents in the keyword index
-	RSSBefore     int64 // VmRSS before the build, after a GC, bytes
-	RSSAfter      int64 // VmRSS after the build, after a GC, bytes
+	RSSBefore     int64 // RssAnon before the build, after a GC, bytes
+	RSSAfter      int64 // RssAnon after the build, after a GC, bytes
 	HeapDelta     int64 // HeapInuse growth over the build, after GC
 	IndexBytes    int64 // the vector index's own estimate (search.IndexStats.Bytes)
 	TextBytes     int64 // the keyword index's own estimate (search.TextStats.Bytes)
@@ -433,7 +433,10 @@ func settledMemory() (rss, heap int64) {
 	return residentBytes(), int64(ms.HeapInuse)
 }
 
-// residentBytes reads VmRSS from /proc/self/status (0 where there is none).
+// residentBytes reads the process's anonymous resident memory (RssAnon
+// in /proc/self/status; 0 where there is none): the heap and stacks,
+// without the pages of the SQLite file that reading maps in (file-backed,
+// shared with the page cache and dropped first under memory pressure).
 func residentBytes() int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
@@ -442,7 +445,7 @@ func residentBytes() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), "RssAnon:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
 				return 0
@@ -762,7 +765,7 @@ func (r *SearchResult) String() string {
 		SearchGrove, r.PerGrove[SearchGrove], SharedGrove, r.PerGrove[SharedGrove], OtherGrove, r.PerGrove[OtherGrove], r.Dims)
 	fmt.Fprintf(&b, "  population (not a target): %s; then %s\n", r.Populate.Round(time.Millisecond), r.PrepareNote)
 	fmt.Fprintf(&b, "  index build from the store:  %.2f s for %d vectors and %d keyword documents\n", r.Build.Seconds(), r.BuildVectors, r.BuildDocs)
-	fmt.Fprintf(&b, "  resident memory (VmRSS):     %s before, %s after (+%s); heap +%s; estimates: vectors %s, keywords %s\n",
+	fmt.Fprintf(&b, "  resident memory (RssAnon):   %s before, %s after (+%s); heap +%s; estimates: vectors %s, keywords %s\n",
 		mib(r.RSSBefore), mib(r.RSSAfter), mib(r.RSSAfter-r.RSSBefore), mib(r.HeapDelta), mib(r.IndexBytes), mib(r.TextBytes))
 	fmt.Fprintf(&b, "  recall@10 vs float64 scan:   %.3f mean, %.3f min over %d queries (%d visible vectors, %d forbidden hits)\n",
 		r.Recall, r.RecallMin, r.RecallQueries, r.Visible, r.Violations)
