@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -190,6 +191,56 @@ func TestVectorIndex_LoopFollowsNotify(t *testing.T) {
 				t.Fatal("the loop did not pick up the consumer's batch")
 			}
 			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}
+
+// TestSearchIndex_BuildAndWordsWithoutVector checks the build from the
+// store: a cancelled build fails and installs nothing; a record whose
+// embedding failed is in the keyword index (found by its words) but not in
+// the vector index.
+func TestSearchIndex_BuildAndWordsWithoutVector(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, _ *app.Sync, db hypha.Store) {
+		ctx := t.Context()
+		hash := search.NewHashEmbedder(0)
+		emb := &flakyEmbedder{inner: hash, failFirst: -1} // the provider is down
+		jobs := app.NewJobs(db, emb, nil, app.JobsOptions{})
+		s := &app.Sync{Store: db, Jobs: jobs}
+		var recs []json.RawMessage
+		for i := range 300 {
+			recs = append(recs, spore(fmt.Sprint("s", i), fmt.Sprintf("rotation of the grove token number %d", i)))
+		}
+		if _, err := s.Enqueue(ctx, "g1", &app.EnqueueRequest{Protocol: 3, MachineID: "m1", Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := jobs.RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+		vi := &app.SearchIndex{Store: db, Dims: hash.Dims()}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := vi.CatchUp(cancelled); err == nil || vi.Vectors() != nil || vi.Text() != nil {
+			t.Fatalf("a cancelled build: %v, indexes %v %v; want an error and none", err, vi.Vectors(), vi.Text())
+		}
+		if err := vi.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if vi.Vectors().Len() != 0 || vi.Text().Len() != 300 {
+			t.Fatalf("built %d vectors and %d keyword documents; want 0 and 300", vi.Vectors().Len(), vi.Text().Len())
+		}
+		srch := &app.Search{Store: db, Embedder: hash, Index: vi}
+		res, err := srch.Search(ctx, "g1", hypha.SearchQuery{Text: "number 217", Mode: hypha.SearchKeyword})
+		if err != nil || len(res) == 0 || res[0].ID != "s217" {
+			t.Fatalf("keyword search for a record without a vector: %v, %v", res, err)
+		}
+		if res, err := srch.Search(ctx, "g1", hypha.SearchQuery{Text: "number 217"}); err != nil || len(res) == 0 || res[0].ID != "s217" {
+			t.Fatalf("hybrid search for a record without a vector: %v, %v", res, err)
 		}
 	})
 }

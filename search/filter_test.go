@@ -121,27 +121,7 @@ func unit64(v []float32) []float64 {
 func refKey(m hypha.VectorMeta) [4]string { return [4]string{m.GroveID, m.Table, m.MachineID, m.ID} }
 
 // visible is the definition of what filter f lets through.
-func visible(f hypha.VectorFilter, m hypha.VectorMeta) bool {
-	if m.GroveID != f.GroveID && !(m.Shared && slices.Contains(f.SharedFrom, m.GroveID)) {
-		return false
-	}
-	if len(f.Tables) > 0 && !slices.Contains(f.Tables, m.Table) {
-		return false
-	}
-	eq := func(want, got string) bool { return want == "" || want == got }
-	if !eq(f.ProjectID, m.ProjectID) || !eq(f.MachineID, m.MachineID) || !eq(f.Status, m.Status) ||
-		!eq(f.ObservationType, m.ObservationType) || !eq(f.SessionID, m.SessionID) ||
-		!eq(f.SourcePath, m.SourcePath) || !eq(f.Name, m.Name) {
-		return false
-	}
-	if f.Since != 0 && (m.CreatedAt == 0 || m.CreatedAt < f.Since) {
-		return false
-	}
-	if f.Until != 0 && (m.CreatedAt == 0 || m.CreatedAt > f.Until) {
-		return false
-	}
-	return true
-}
+func visible(f hypha.VectorFilter, m hypha.VectorMeta) bool { return search.RefVisible(f, m) }
 
 type refHit struct {
 	key   [4]string

@@ -174,12 +174,7 @@ func (p *partition) compact() {
 		p.rows, p.metas = append([]row(nil), p.rows...), append([]hypha.VectorMeta(nil), p.metas...)
 	}
 	if p.dict.wasted() {
-		p.dict = newDictionary()
-		for i := range p.rows {
-			r, m := p.dict.internRow(p.metas[i])
-			r.live = true
-			p.rows[i], p.metas[i] = r, m
-		}
+		p.dict = reintern(p.rows, p.metas)
 	}
 	p.dead = 0
 	p.epoch++
@@ -272,6 +267,19 @@ func (d *dictionary) internRow(meta hypha.VectorMeta) (row, hypha.VectorMeta) {
 		r.codes[f], *s = d.intern(*s)
 	}
 	return r, meta
+}
+
+// reintern returns a new dictionary of the live rows' values, rewriting
+// their codes and metadata strings in place: a compaction's rebuild once
+// most codes are retired.
+func reintern(rows []row, metas []hypha.VectorMeta) dictionary {
+	d := newDictionary()
+	for i := range rows {
+		r, m := d.internRow(metas[i])
+		r.live = true
+		rows[i], metas[i] = r, m
+	}
+	return d
 }
 
 // releaseRow drops the references of a row that is replaced or deleted.

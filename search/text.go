@@ -378,12 +378,7 @@ func (p *textPartition) compact() {
 		}
 	}
 	if p.dict.wasted() {
-		p.dict = newDictionary()
-		for i := range p.rows {
-			r, m := p.dict.internRow(p.metas[i])
-			r.live = true
-			p.rows[i], p.metas[i] = r, m
-		}
+		p.dict = reintern(p.rows, p.metas)
 	}
 	p.dead = 0
 }

@@ -142,7 +142,10 @@ type textRefDoc struct {
 	n    uint32
 }
 
-func refVisible(f hypha.VectorFilter, m hypha.VectorMeta) bool {
+// RefVisible is the definition of what filter f lets through, for the
+// reference implementations of this package's tests (the vector index's
+// in package search_test too).
+func RefVisible(f hypha.VectorFilter, m hypha.VectorMeta) bool {
 	if f.PublicOnly && !m.Public {
 		return false
 	}
@@ -188,7 +191,7 @@ func (ref textRef) search(terms []string, f hypha.VectorFilter) []textRefHit {
 	}
 	var out []textRefHit
 	for key, d := range ref {
-		if !refVisible(f, d.meta) {
+		if !RefVisible(f, d.meta) {
 			continue
 		}
 		var s float64
@@ -224,7 +227,7 @@ func checkTextAgainstRef(t *testing.T, ref textRef, terms []string, k int, f hyp
 	for i, h := range hits {
 		key := [4]string{h.Key.GroveID, h.Key.Table.Name, h.Key.MachineID, h.Key.ID}
 		d, ok := ref[key]
-		if !ok || !refVisible(f, d.meta) {
+		if !ok || !RefVisible(f, d.meta) {
 			t.Fatalf("filter %+v returned %v, which it does not select", f, key)
 		}
 		if seen[key] {

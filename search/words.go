@@ -22,7 +22,7 @@ import (
 // stemCacheMax bounds the stem cache: past it, new words are stemmed
 // every time instead of being remembered, so text full of unique tokens
 // (hashes, ids) cannot grow it without end.
-const stemCacheMax = 1 << 20
+const stemCacheMax = 1 << 18
 
 // stemmer stems words, remembering the stems of words it saw.
 type stemmer struct {
