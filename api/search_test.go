@@ -124,7 +124,8 @@ func TestSearch_ResultShapeAndModes(t *testing.T) {
 		// an anonymous one does not.
 		_, _, h := e.do("GET", "/health", e.auth(api.HeaderGrove, "gA"), nil)
 		vi, _ := h["vector_index"].(map[string]any)
-		if vi == nil || vi["ready"] != true || vi["grove_vectors"] != float64(3) || vi["seq"].(float64) < 1 {
+		if vi == nil || vi["ready"] != true || vi["grove_vectors"] != float64(3) || vi["seq"].(float64) < 1 ||
+			vi["keyword_ready"] != true || vi["grove_documents"] != float64(3) {
 			t.Fatalf("authenticated /health vector_index = %v", h["vector_index"])
 		}
 		if _, _, h := e.do("GET", "/health", map[string]string{api.HeaderGrove: "gA"}, nil); h["vector_index"] != nil {
