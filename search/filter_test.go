@@ -223,40 +223,8 @@ func randomMeta(r *rand.Rand, groves []string) hypha.VectorMeta {
 	return m
 }
 
-// randomFilter sets each field with some probability, sometimes to a value
-// no record has.
 func randomFilter(r *rand.Rand, groves []string) hypha.VectorFilter {
-	f := hypha.VectorFilter{GroveID: groves[r.IntN(len(groves))]}
-	for _, g := range groves {
-		if r.IntN(3) == 0 {
-			f.SharedFrom = append(f.SharedFrom, g)
-		}
-	}
-	some := func(vals ...string) string {
-		if r.IntN(4) > 0 {
-			return ""
-		}
-		return vals[r.IntN(len(vals))]
-	}
-	if r.IntN(4) == 0 {
-		f.Tables = []string{"spores", "plans", "sessions", "nope"}[:1+r.IntN(4)]
-		r.Shuffle(len(f.Tables), func(i, j int) { f.Tables[i], f.Tables[j] = f.Tables[j], f.Tables[i] })
-		f.Tables = f.Tables[:1+r.IntN(len(f.Tables))]
-	}
-	f.ProjectID = some("p1", "p2", "p3", "nope")
-	f.MachineID = some("m0", "m1", "m2", "m3")
-	f.Status = some("active", "superseded")
-	f.ObservationType = some("gotcha", "decision")
-	f.SessionID = some("s1", "s2", "s3", "s4")
-	f.SourcePath = some("a.md", "b.md")
-	f.Name = some("n1", "n2")
-	if r.IntN(4) == 0 {
-		f.Since = int64(r.IntN(1000))
-	}
-	if r.IntN(4) == 0 {
-		f.Until = int64(r.IntN(1000))
-	}
-	return f
+	return search.RandomFilter(r, groves)
 }
 
 // TestIndexMatchesBruteForce is the property test of isolation and

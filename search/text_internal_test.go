@@ -313,7 +313,7 @@ func TestTextIndexMatchesBruteForce(t *testing.T) {
 			t.Fatalf("round %d: Len() = %d, reference holds %d", round, idx.Len(), len(ref))
 		}
 		for range 200 {
-			f := randomFilter(r, groves[3:])
+			f := RandomFilter(r, groves[3:])
 			f.PublicOnly = r.IntN(6) == 0
 			k := []int{1, 10, 40, hypha.MaxVectorTopK}[r.IntN(4)]
 			q := randomQuery(r)
@@ -356,7 +356,10 @@ func randomTextMeta(r *rand.Rand, groves []string) hypha.VectorMeta {
 	return m
 }
 
-func randomFilter(r *rand.Rand, groves []string) hypha.VectorFilter {
+// RandomFilter sets each field of a filter with some probability,
+// sometimes to a value no record has: the random filters of this package's
+// property tests (the vector index's in package search_test too).
+func RandomFilter(r *rand.Rand, groves []string) hypha.VectorFilter {
 	f := hypha.VectorFilter{GroveID: groves[r.IntN(len(groves))]}
 	for _, g := range groves {
 		if r.IntN(3) == 0 {
