@@ -438,7 +438,7 @@ func resultOf(r *hypha.Record, d *hypha.SearchDoc, c *candidate, grove string, r
 	}
 	typ := ResultType(r.Table.Name)
 	return hypha.SearchResult{ID: r.ID, MachineID: r.MachineID, Type: typ, Title: resultTitle(data, typ, r.ID),
-		Preview: resultPreview(data), Score: c.score, Data: data, Metadata: meta, Retrieve: retrieveHint(typ, r, data)}
+		Preview: resultPreview(data), Score: c.score, Data: data, Metadata: meta, Retrieve: retrieveHint(typ, r, data, grove)}
 }
 
 // ResultType normalises a table name to Myco's result type.
@@ -493,12 +493,19 @@ func resultPreview(data map[string]any) string {
 	return ""
 }
 
-// retrieveHint names the MCP call that fetches the result in full.
-func retrieveHint(typ string, r *hypha.Record, data map[string]any) *hypha.RetrieveHint {
+// retrieveHint names the MCP call that fetches the result in full. A
+// record shared from another grove names its grove too (the get tools'
+// grove_id), so the hint resolves to it even when the caller's grove has a
+// record with the same id and machine.
+func retrieveHint(typ string, r *hypha.Record, data map[string]any, grove string) *hypha.RetrieveHint {
 	tool := map[string]string{"plan": "myco_plans", "session": "myco_sessions", "spore": "myco_spores", "skill": "myco_skills"}[typ]
 	switch {
 	case tool != "":
-		return &hypha.RetrieveHint{Tool: tool, Input: map[string]any{"op": "get", "id": r.ID, "machine_id": r.MachineID}}
+		in := map[string]any{"op": "get", "id": r.ID, "machine_id": r.MachineID}
+		if r.GroveID != grove {
+			in["grove_id"] = r.GroveID
+		}
+		return &hypha.RetrieveHint{Tool: tool, Input: in}
 	case typ == "agent_run":
 		return &hypha.RetrieveHint{Tool: "myco_agent", Input: map[string]any{"op": "run", "id": r.ID}}
 	case typ == "canopy_entry":

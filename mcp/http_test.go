@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -314,9 +315,14 @@ func TestSharedRecords(t *testing.T) {
 		wantToolError(t, mustCall(t, cs, hypha.ToolPlans, map[string]any{"op": "get", "id": "plan-1", "grove_id": "beta"}), hypha.ENotFound)
 		wantToolError(t, mustCall(t, cs, hypha.ToolSpores, map[string]any{"op": "get", "id": "b-public"}), hypha.ENotFound)
 
+		// A shared record with the id and machine of one of alpha's own:
+		// its hint names its grove, so it resolves to beta's record.
+		e.mustIngest("beta", rec{"spores", "spore-1", "m1", map[string]any{"content": "BETA-SHARED twin: retry budget of the queue",
+			"status": "active", "sharing_policy": "cross_grove"}})
+
 		// Every search hit is alpha's or beta's shared record, and its
 		// retrieve hint fetches exactly that record.
-		res := items(t, mustCall(t, cs, hypha.ToolSearch, map[string]any{"query": "retry budget queue plan", "limit": 50}).Structured, "results")
+		res := items(t, mustCall(t, cs, hypha.ToolSearch, map[string]any{"query": "retry budget queue plan migration lock", "limit": 50}).Structured, "results")
 		seen := map[string]bool{}
 		for _, hit := range res {
 			data := hit["data"].(map[string]any)
@@ -332,10 +338,10 @@ func TestSharedRecords(t *testing.T) {
 			if got.IsError || got.Structured["id"] != hit["id"] || got.Structured["machine_id"] != hit["machine_id"] || got.Structured["grove_id"] != g {
 				t.Fatalf("hint %v of %v/%v resolved to %v", hint, g, hit["id"], got.Text)
 			}
-			seen[hit["id"].(string)] = true
+			seen[fmt.Sprint(g, "/", hit["id"])] = true
 		}
-		if !seen["b-shared"] || !seen["b-plan"] {
-			t.Fatalf("search did not find beta's shared records: %v", seen)
+		if !seen["beta/b-shared"] || !seen["beta/b-plan"] || !seen["beta/spore-1"] || !seen["alpha/spore-1"] {
+			t.Fatalf("search did not find beta's shared records and alpha's spore-1: %v", seen)
 		}
 		// Withdrawn: gone at once.
 		if err := e.DB.DeleteGrant(ctx, "beta", "alpha"); err != nil {
