@@ -208,24 +208,59 @@ func (t *TextIndex) Search(ctx context.Context, query string, k int, f hypha.Vec
 	return out, nil
 }
 
-// accPool recycles score accumulators; each comes back zeroed.
-var accPool = sync.Pool{New: func() any { return new([]float32) }}
+// scratch is a search's reusable memory: the score accumulator (zeroed
+// between uses) and the rows a sparse search touched.
+type scratch struct {
+	acc     []float32
+	touched []uint32
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // score adds the BM25 score of every row on lists (one posting list per
 // query term, nil where the partition lacks the term) into an accumulator,
-// then offers the rows that pass pl to h. The caller holds p.mu for
-// reading.
+// then offers the rows that pass pl to h. When the lists are short against
+// the partition (rare words), only the rows they touched are visited and
+// cleared, so a search costs its postings, not the partition's size. The
+// caller holds p.mu for reading.
 func (p *textPartition) score(lists [][]posting, idf []float64, avgdl float64, pl *filterPlan, h *topK) {
-	ap := accPool.Get().(*[]float32)
-	defer accPool.Put(ap)
-	if cap(*ap) < len(p.rows) {
-		*ap = make([]float32, len(p.rows))
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	if cap(sc.acc) < len(p.rows) {
+		sc.acc = make([]float32, len(p.rows))
 	}
-	acc := (*ap)[:len(p.rows)]
-	defer clear(acc)
+	acc := sc.acc[:len(p.rows)]
+	postings := 0
+	for _, list := range lists {
+		postings += len(list)
+	}
+	sparse := postings < len(acc)/8
 	// BM25: idf · tf·(k1+1) / (tf + k1·(1−b+b·len/avgdl)).
 	c1, c2 := float32(bm25K1*(1-bm25B)), float32(bm25K1*bm25B/avgdl)
-	lens := p.lens
+	lens, rows := p.lens, p.rows
+	if sparse {
+		// Every term adds a positive amount: a row is new while its
+		// score is 0.
+		touched := sc.touched[:0]
+		for j, list := range lists {
+			w := float32(idf[j] * (bm25K1 + 1))
+			for _, ps := range list {
+				if acc[ps.doc] == 0 {
+					touched = append(touched, ps.doc)
+				}
+				tf := float32(ps.tf)
+				acc[ps.doc] += w * tf / (tf + c1 + c2*float32(lens[ps.doc]))
+			}
+		}
+		for _, i := range touched {
+			if s := acc[i]; rows[i].live && !(h.full() && s < h.floor()) && (pl.all || pl.match(&rows[i])) {
+				h.offer(s, &p.metas[i])
+			}
+			acc[i] = 0
+		}
+		sc.touched = touched
+		return
+	}
 	for j, list := range lists {
 		w := float32(idf[j] * (bm25K1 + 1))
 		for _, ps := range list {
@@ -233,19 +268,13 @@ func (p *textPartition) score(lists [][]posting, idf []float64, avgdl float64, p
 			acc[ps.doc] += w * tf / (tf + c1 + c2*float32(lens[ps.doc]))
 		}
 	}
-	rows := p.rows
 	for i, s := range acc {
-		if s == 0 || !rows[i].live {
-			continue
-		}
-		if h.full() && s < h.floor() {
-			continue
-		}
-		if !pl.all && !pl.match(&rows[i]) {
+		if s == 0 || !rows[i].live || h.full() && s < h.floor() || !pl.all && !pl.match(&rows[i]) {
 			continue
 		}
 		h.offer(s, &p.metas[i])
 	}
+	clear(acc)
 }
 
 // live is the number of documents; the caller holds mu.
