@@ -465,3 +465,28 @@ func TestTextIndexConcurrentWritesAndSearches(t *testing.T) {
 		checkTextAgainstRef(t, ref, st.queryTerms(q), hypha.MaxVectorTopK, f, hits)
 	}
 }
+
+// FuzzWordsMatchThemselves: whatever a text is, every term a query of the
+// same text searches is a term of the text's document, so a record is
+// always found by its own words.
+func FuzzWordsMatchThemselves(f *testing.F) {
+	for _, s := range []string{"Indexing the INDEXED", "café-au-lait v1.2", "İstanbul ΣΊΣΥΦΟΣ straße", "x\u0301y ̈́", "the of and", ""} {
+		f.Add(s)
+	}
+	st := newStemmer()
+	f.Fuzz(func(t *testing.T, text string) {
+		tf, n := st.docTerms(text)
+		var sum uint32
+		for _, c := range tf {
+			sum += c
+		}
+		if sum != n {
+			t.Fatalf("%q: term frequencies add up to %d, the length is %d", text, sum, n)
+		}
+		for _, term := range st.queryTerms(text) {
+			if tf[term] == 0 {
+				t.Fatalf("%q: the query term %q is not a term of the text (%v)", text, term, tf)
+			}
+		}
+	})
+}
