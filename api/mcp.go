@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,8 @@ type MCPCaller interface {
 // when the server has an MCP handler. Both take the grove MCP token, a
 // Team Key, or nothing on the anonymous tier of a grove that enabled it.
 func (s *Server) mcpRoutes(mux *http.ServeMux) {
+	s.mcpLimit = newKeyedLimiter(s.MCPRateLimit, nil)
+	s.anonLimit = newKeyedLimiter(s.MCPAnonymousRateLimit, nil)
 	if s.MCP != nil {
 		mux.Handle("/mcp", s.mcpGuard(s.MCP))
 	}
@@ -49,11 +52,19 @@ func (s *Server) authenticateMCP(r *http.Request) (*hypha.MCPAccess, error) {
 			}
 			return nil, err
 		}
+		if err := limited(s.mcpLimit, st.grove, "MCP requests"); err != nil {
+			return nil, err
+		}
 		return &hypha.MCPAccess{GroveID: st.grove, Principal: st.principal}, nil
 	}
 	grove := strings.TrimSpace(r.Header.Get(HeaderGrove))
 	if grove != "" && s.AnonymousMCP != nil {
 		if err := hypha.ValidateGroveID(grove); err != nil {
+			return nil, err
+		}
+		// Before the grove's setting is read: a flood of requests without
+		// a credential costs the store nothing once over the limit.
+		if err := limited(s.anonLimit, grove, "anonymous MCP requests"); err != nil {
 			return nil, err
 		}
 		tools, err := s.AnonymousMCP.Tools(r.Context(), grove)
@@ -65,6 +76,18 @@ func (s *Server) authenticateMCP(r *http.Request) (*hypha.MCPAccess, error) {
 		}
 	}
 	return nil, hypha.Errorf(hypha.EUnauthorized, "Missing Authorization header: %s", mcpReconnect)
+}
+
+// limited takes one request of grove from l, or returns the 429 that
+// says when to retry.
+func limited(l *keyedLimiter, grove, what string) error {
+	ok, wait := l.allow(grove)
+	if ok {
+		return nil
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	return hypha.RateLimitedf(secs, "too many %s for grove %q: at most %g a second (bursts of %d); retry in %d s",
+		what, grove, l.perSecond, l.burst, max(secs, 1))
 }
 
 // mcpGuard wraps an MCP handler with the schema gate and authenticateMCP,

@@ -39,15 +39,23 @@ type Server struct {
 	// MCP serves /mcp (the Streamable HTTP MCP endpoint) and MCPCall POST
 	// /mcp/call; both get the caller's hypha.MCPAccess in the request
 	// context. nil leaves the routes out.
-	MCP            http.Handler
-	MCPCall        MCPCaller
-	AnonymousMCP   *app.AnonymousMCP // the groves' anonymous MCP tier; nil: off everywhere
-	Logger         *slog.Logger
-	PackageVersion string
-	MaxBodyBytes   int64
+	MCP          http.Handler
+	MCPCall      MCPCaller
+	AnonymousMCP *app.AnonymousMCP // the groves' anonymous MCP tier; nil: off everywhere
+	// MCPRateLimit and MCPAnonymousRateLimit cap /mcp and /mcp/call
+	// requests per grove and second, with a credential and on the
+	// anonymous tier (bursts of twice that; 0: no limit). Beyond them a
+	// request gets 429 rate_limited with Retry-After.
+	MCPRateLimit          float64
+	MCPAnonymousRateLimit float64
+	Logger                *slog.Logger
+	PackageVersion        string
+	MaxBodyBytes          int64
 
-	http    *http.Server
-	serving atomic.Bool
+	http      *http.Server
+	serving   atomic.Bool
+	mcpLimit  *keyedLimiter // per grove, with a credential
+	anonLimit *keyedLimiter // per grove, anonymous tier
 }
 
 // Handler returns the server's routes wrapped in its middleware.

@@ -50,8 +50,9 @@ type env struct {
 
 // envOptions change how newEnv builds the MCP server.
 type envOptions struct {
-	stateless    bool
-	allowedHosts []string
+	stateless          bool
+	allowedHosts       []string
+	rateLimit, anonRPS float64 // requests a second per grove (0: none)
 }
 
 // forEachEngine runs fn as a parallel subtest per engine under test.
@@ -93,7 +94,8 @@ func newEnv(t *testing.T, engine string, opts ...func(*envOptions)) *env {
 	m := hmcp.New(hmcp.Options{Store: db, Search: srch, Stateless: o.stateless, AllowedHosts: o.allowedHosts, Version: "test", Logger: logger})
 	t.Cleanup(m.Close)
 	srv := &api.Server{Store: db, Schema: schema, Auth: creds, Credentials: creds, Sync: syncer, Logger: logger,
-		PackageVersion: "test", MCP: m.Handler(), MCPCall: m, AnonymousMCP: anon}
+		PackageVersion: "test", MCP: m.Handler(), MCPCall: m, AnonymousMCP: anon,
+		MCPRateLimit: o.rateLimit, MCPAnonymousRateLimit: o.anonRPS}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	secret, _, err := creds.CreateTeamKey(ctx, "test", 0)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -350,6 +351,54 @@ func TestSharedRecords(t *testing.T) {
 		if spores := items(t, mustCall(t, cs, hypha.ToolSpores, map[string]any{"limit": 100}).Structured, "spores"); len(spores) != 3 {
 			t.Fatalf("after the grant was withdrawn: %v", ids(spores))
 		}
+	})
+}
+
+// TestRateLimits: /mcp and /mcp/call take at most a burst of requests per
+// grove, then answer 429 rate_limited with Retry-After; the anonymous tier
+// and the credential tier have budgets of their own, and one grove's
+// flood does not touch another grove.
+func TestRateLimits(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		// 0.5 a second: bursts of 1 anonymous request; 2 a second: bursts
+		// of 4 with a credential. The test runs well within a second.
+		e := newEnv(t, engine, func(o *envOptions) { o.rateLimit, o.anonRPS = 2, 0.5 })
+		e.seed("alpha", "ALPHA")
+		e.seed("beta", "BETA")
+		for _, g := range []string{"alpha", "beta"} {
+			if _, err := e.Anon.Set(ctx, g, []string{"myco_spores"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		call := `{"method":"myco_spores","params":{}}`
+		// Anonymous: one, then refused, for alpha only.
+		if status, _, raw := e.post("/mcp/call", []string{api.HeaderGrove, "alpha"}, call); status != http.StatusOK {
+			t.Fatalf("first anonymous call: %d %s", status, raw)
+		}
+		status, h, raw := e.post("/mcp/call", []string{api.HeaderGrove, "alpha"}, call)
+		wantHTTPError(t, status, raw, http.StatusTooManyRequests, hypha.ERateLimited)
+		if ra, err := strconv.Atoi(h.Get("Retry-After")); err != nil || ra < 1 || ra > 2 {
+			t.Fatalf("Retry-After %q, want 1–2 s", h.Get("Retry-After"))
+		}
+		status, _, raw = e.post("/mcp", []string{api.HeaderGrove, "alpha"}, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+		wantHTTPError(t, status, raw, http.StatusTooManyRequests, hypha.ERateLimited)
+		if status, _, raw := e.post("/mcp/call", []string{api.HeaderGrove, "beta"}, call); status != http.StatusOK {
+			t.Fatalf("another grove's anonymous call: %d %s", status, raw)
+		}
+		// With a token: alpha's own budget, untouched by the anonymous
+		// flood; four, then refused.
+		auth := bearer(e.mustToken("alpha", "c", 0))
+		for i := range 4 {
+			if status, _, raw := e.post("/mcp/call", auth, call); status != http.StatusOK {
+				t.Fatalf("call %d with a token: %d %s", i+1, status, raw)
+			}
+		}
+		status, _, raw = e.post("/mcp/call", auth, call)
+		wantHTTPError(t, status, raw, http.StatusTooManyRequests, hypha.ERateLimited)
+		// A bad credential is refused as such, not counted.
+		status, _, raw = e.post("/mcp/call", bearer("hmcp_nope"), call)
+		wantHTTPError(t, status, raw, http.StatusUnauthorized, hypha.EUnauthorized)
 	})
 }
 

@@ -32,6 +32,8 @@ type Config struct {
 	MCPStateless      bool          `key:"mcp_stateless" env:"HYPHA_MCP_STATELESS" help:"serve /mcp without sessions: every request stands alone (set it when several servers share a load balancer without sticky sessions)"`
 	MCPSessionTimeout time.Duration `key:"mcp_session_timeout" env:"HYPHA_MCP_SESSION_TIMEOUT" help:"how long an idle /mcp session is kept"`
 	MCPAllowedHosts   string        `key:"mcp_allowed_hosts" env:"HYPHA_MCP_ALLOWED_HOSTS" help:"comma-separated host names /mcp answers to on loopback connections besides localhost: the public name of a reverse proxy on this machine (other names are refused as DNS rebinding)"`
+	MCPRateLimit      int64         `key:"mcp_rate_limit" env:"HYPHA_MCP_RATE_LIMIT" help:"most /mcp and /mcp/call requests a second per grove with a credential (bursts of twice that; 429 with Retry-After beyond; 0, the default: no limit)"`
+	MCPAnonRateLimit  int64         `key:"mcp_anonymous_rate_limit" env:"HYPHA_MCP_ANONYMOUS_RATE_LIMIT" help:"most /mcp and /mcp/call requests a second per grove on its anonymous tier, all callers together (bursts of twice that; 0: no limit)"`
 	// The embedder: see embedder.go.
 	Embedder            string        `key:"embedder" env:"HYPHA_EMBEDDER" help:"embedder: hash (built in, offline, lexical: matches shared words, not meaning) or openai (any OpenAI-compatible /v1/embeddings endpoint: Ollama, OpenAI, Workers AI)"`
 	EmbeddingURL        string        `key:"embedding_url" env:"HYPHA_EMBEDDING_URL" help:"base URL of the OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434 for Ollama (embedder openai)"`
@@ -65,6 +67,7 @@ func DefaultConfig() Config {
 		SchemaCheck:       5 * time.Second,
 		MCPTokenTTL:       30 * 24 * time.Hour,
 		MCPSessionTimeout: 30 * time.Minute,
+		MCPAnonRateLimit:  20,
 
 		Embedder:            search.ProviderHash,
 		EmbeddingTimeout:    search.DefaultOpenAITimeout,
@@ -121,6 +124,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MCPSessionTimeout < time.Second {
 		errs = append(errs, "mcp_session_timeout: must be at least a second (for example 30m)")
+	}
+	if c.MCPRateLimit < 0 {
+		errs = append(errs, "mcp_rate_limit: must not be negative (0 turns the limit off)")
+	}
+	if c.MCPAnonRateLimit < 0 {
+		errs = append(errs, "mcp_anonymous_rate_limit: must not be negative (0 turns the limit off)")
 	}
 	errs = append(errs, c.validateEmbedder()...)
 	errs = append(errs, c.validateDaemon()...)
