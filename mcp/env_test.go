@@ -53,6 +53,7 @@ type envOptions struct {
 	stateless          bool
 	allowedHosts       []string
 	rateLimit, anonRPS float64 // requests a second per grove (0: none)
+	maxSessions        int
 }
 
 // forEachEngine runs fn as a parallel subtest per engine under test.
@@ -91,7 +92,7 @@ func newEnv(t *testing.T, engine string, opts ...func(*envOptions)) *env {
 	vectors := &app.SearchIndex{Store: db, Dims: embedder.Dims(), Logger: logger}
 	srch := &app.Search{Store: db, Embedder: embedder, Index: vectors, Logger: logger}
 	anon := &app.AnonymousMCP{Store: db}
-	m := hmcp.New(hmcp.Options{Store: db, Search: srch, Stateless: o.stateless, AllowedHosts: o.allowedHosts, Version: "test", Logger: logger})
+	m := hmcp.New(hmcp.Options{Store: db, Search: srch, Stateless: o.stateless, AllowedHosts: o.allowedHosts, MaxSessions: o.maxSessions, Version: "test", Logger: logger})
 	t.Cleanup(m.Close)
 	srv := &api.Server{Store: db, Schema: schema, Auth: creds, Credentials: creds, Sync: syncer, Logger: logger,
 		PackageVersion: "test", MCP: m.Handler(), MCPCall: m, AnonymousMCP: anon,

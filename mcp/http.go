@@ -58,6 +58,11 @@ func (s *Server) Handler() http.Handler {
 		var h http.Handler = stateless
 		if sessions != nil && opensOrUsesSession(r) {
 			h = sessions
+			if r.Method == http.MethodPost && r.Header.Get(sessionHeader) == "" && s.sessionsFull(a) {
+				// An initialize over the scope's cap: answered without a
+				// session id, so the client goes on statelessly.
+				h = stateless
+			}
 		}
 		if r.Method == http.MethodGet {
 			// A standalone event stream lasts as long as the client
@@ -70,6 +75,21 @@ func (s *Server) Handler() http.Handler {
 		}
 		withTokenInfo(h, a).ServeHTTP(w, r)
 	})
+}
+
+// sessionsFull reports whether a's scope holds its cap of open sessions.
+func (s *Server) sessionsFull(a *hypha.MCPAccess) bool {
+	limit := s.opts.MaxSessions
+	if limit <= 0 {
+		limit = DefaultMaxSessions
+	}
+	n := 0
+	for range s.ServerFor(a).Sessions() {
+		if n++; n >= limit {
+			return true
+		}
+	}
+	return false
 }
 
 // withTokenInfo hands a to the SDK as the request's TokenInfo, the only

@@ -354,6 +354,36 @@ func TestSharedRecords(t *testing.T) {
 	})
 }
 
+// TestSessionCap: a scope holds at most MaxSessions open sessions; an
+// initialize beyond them is answered without a session id and the client
+// goes on statelessly; another scope still gets sessions.
+func TestSessionCap(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		e := newEnv(t, engine, func(o *envOptions) { o.maxSessions = 2 })
+		e.seed("alpha", "ALPHA")
+		e.seed("beta", "BETA")
+		alpha, beta := bearer(e.mustToken("alpha", "c", 0)), bearer(e.mustToken("beta", "c", 0))
+		initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}`
+		for i, want := range []bool{true, true, false} {
+			status, hdr, raw := e.post("/mcp", alpha, initialize)
+			if status != http.StatusOK || (hdr.Get("Mcp-Session-Id") != "") != want {
+				t.Fatalf("initialize %d = %d, session %q: %s", i+1, status, hdr.Get("Mcp-Session-Id"), raw)
+			}
+			if rpcAnswer(t, hdr, raw)["result"].(map[string]any)["serverInfo"] == nil {
+				t.Fatalf("initialize %d answered %s", i+1, raw)
+			}
+		}
+		cs := e.mustConnect(alpha...)
+		if cs.ID() != "" {
+			t.Fatalf("a session over the cap: %q", cs.ID())
+		}
+		mustCall(t, cs, hypha.ToolPlans, map[string]any{})
+		if cs := e.mustConnect(beta...); cs.ID() == "" {
+			t.Fatal("another grove's scope got no session")
+		}
+	})
+}
+
 // TestRateLimits: /mcp and /mcp/call take at most a burst of requests per
 // grove, then answer 429 rate_limited with Retry-After; the anonymous tier
 // and the credential tier have budgets of their own, and one grove's

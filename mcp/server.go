@@ -58,6 +58,11 @@ type Options struct {
 	AllowedHosts []string
 	// SessionTimeout closes a session idle this long; 0 means 30 minutes.
 	SessionTimeout time.Duration
+	// MaxSessions bounds the open sessions of one access scope (a grove's
+	// token tier, a grove's anonymous tier); 0 means DefaultMaxSessions.
+	// An initialize beyond it is answered without a session: the client
+	// goes on statelessly, every request standing alone.
+	MaxSessions int
 	// Version is the server version clients see.
 	Version string
 	Logger  *slog.Logger
@@ -65,6 +70,9 @@ type Options struct {
 
 // DefaultSessionTimeout is how long an idle MCP session is kept.
 const DefaultSessionTimeout = 30 * time.Minute
+
+// DefaultMaxSessions is how many sessions one access scope may hold open.
+const DefaultMaxSessions = 1000
 
 // maxScopes bounds the cache of per-scope SDK servers.
 const maxScopes = 4096

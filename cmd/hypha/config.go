@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hyphateam/hypha/mcp"
 	"github.com/hyphateam/hypha/search"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
@@ -32,6 +33,7 @@ type Config struct {
 	MCPStateless      bool          `key:"mcp_stateless" env:"HYPHA_MCP_STATELESS" help:"serve /mcp without sessions: every request stands alone (set it when several servers share a load balancer without sticky sessions)"`
 	MCPSessionTimeout time.Duration `key:"mcp_session_timeout" env:"HYPHA_MCP_SESSION_TIMEOUT" help:"how long an idle /mcp session is kept"`
 	MCPAllowedHosts   string        `key:"mcp_allowed_hosts" env:"HYPHA_MCP_ALLOWED_HOSTS" help:"comma-separated host names /mcp answers to on loopback connections besides localhost: the public name of a reverse proxy on this machine (other names are refused as DNS rebinding)"`
+	MCPMaxSessions    int64         `key:"mcp_max_sessions" env:"HYPHA_MCP_MAX_SESSIONS" help:"most open /mcp sessions per grove and tier; an initialize beyond it is answered without a session, so the client goes on statelessly"`
 	MCPRateLimit      int64         `key:"mcp_rate_limit" env:"HYPHA_MCP_RATE_LIMIT" help:"most /mcp and /mcp/call requests a second per grove with a credential (bursts of twice that; 429 with Retry-After beyond; 0, the default: no limit)"`
 	MCPAnonRateLimit  int64         `key:"mcp_anonymous_rate_limit" env:"HYPHA_MCP_ANONYMOUS_RATE_LIMIT" help:"most /mcp and /mcp/call requests a second per grove on its anonymous tier, all callers together (bursts of twice that; 0: no limit)"`
 	// The embedder: see embedder.go.
@@ -68,6 +70,7 @@ func DefaultConfig() Config {
 		MCPTokenTTL:       30 * 24 * time.Hour,
 		MCPSessionTimeout: 30 * time.Minute,
 		MCPAnonRateLimit:  20,
+		MCPMaxSessions:    mcp.DefaultMaxSessions,
 
 		Embedder:            search.ProviderHash,
 		EmbeddingTimeout:    search.DefaultOpenAITimeout,
@@ -124,6 +127,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MCPSessionTimeout < time.Second {
 		errs = append(errs, "mcp_session_timeout: must be at least a second (for example 30m)")
+	}
+	if c.MCPMaxSessions < 1 {
+		errs = append(errs, "mcp_max_sessions: must be at least 1 (for example 1000)")
 	}
 	if c.MCPRateLimit < 0 {
 		errs = append(errs, "mcp_rate_limit: must not be negative (0 turns the limit off)")

@@ -34,7 +34,7 @@ at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
 	}
-	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "connect_interval", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_rate_limit", "mcp_anonymous_rate_limit",
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "connect_interval", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
 		"embedder", "embedding_url", "embedding_model", "embedding_dimensions", "embedding_api_key_env", "embedding_api_key_file",
 		"embedding_timeout", "embedding_batch_size", "embedding_batch_chars"} {
 		addConfigFlag(cmd.Flags(), k)
@@ -109,7 +109,7 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	v, _ := buildInfo()
 	// The cloud MCP server, on the same port: /mcp and /mcp/call.
 	mcpServer := mcp.New(mcp.Options{Store: db, Search: searcher, Stateless: m.Config.MCPStateless,
-		SessionTimeout: m.Config.MCPSessionTimeout, AllowedHosts: splitList(m.Config.MCPAllowedHosts), Version: v, Logger: log})
+		SessionTimeout: m.Config.MCPSessionTimeout, MaxSessions: int(m.Config.MCPMaxSessions), AllowedHosts: splitList(m.Config.MCPAllowedHosts), Version: v, Logger: log})
 	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Search: searcher, Logger: log, PackageVersion: v,
 		Embedder: &info, MCP: mcpServer.Handler(), MCPCall: mcpServer, AnonymousMCP: &app.AnonymousMCP{Store: db},
 		MCPRateLimit: float64(m.Config.MCPRateLimit), MCPAnonymousRateLimit: float64(m.Config.MCPAnonRateLimit)}
