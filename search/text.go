@@ -26,8 +26,9 @@ const (
 // partitions it may see: the caller's grove, and the groves in SharedFrom
 // restricted to their rows marked Shared. The statistics BM25 weighs
 // words by (how many documents hold a word, the average length) are those
-// of the visible partitions, so another grove's documents never change a
-// score either.
+// of the rows the caller may see (a granting grove's shared rows, only
+// public rows on the anonymous tier), so a document the caller may not
+// read never changes a score either.
 //
 // A query is scored term at a time into an accumulator per partition,
 // then the k best documents that pass the filter are kept: the work is the
@@ -63,11 +64,53 @@ type textPartition struct {
 	slots   map[rowKey]uint32  // live key → row
 	terms   map[string]uint32  // term → id
 	post    [][]posting        // id → posting list (tombstones' postings too, until compaction)
-	df      []uint32           // id → live rows holding the term
 	termsOf [][]uint32         // row → ids of its terms; nil for tombstones
 	dead    int                // tombstones in rows
-	words   int64              // words of the live rows
-	dict    dictionary
+	// stats are BM25's collection statistics of the live rows a caller may
+	// see: all of them (the grove's own caller), those shared across
+	// groves (a granted grove) and those public (the anonymous tier), so
+	// no score depends on a document its caller may not read.
+	stats [numScopes]textStats
+	dict  dictionary
+}
+
+// The sets of rows a caller may see in a partition.
+const (
+	scopeAll = iota
+	scopeShared
+	scopePublic
+	numScopes
+)
+
+// textStats are the collection statistics of one set of rows.
+type textStats struct {
+	docs  int
+	words int64
+	df    []uint32 // term id → rows of the set holding the term
+}
+
+// scopesOf returns the sets a row with these flags belongs to.
+func scopesOf(shared, public bool) []int {
+	switch {
+	case shared:
+		return []int{scopeAll, scopeShared}
+	case public:
+		return []int{scopeAll, scopePublic}
+	}
+	return []int{scopeAll}
+}
+
+// scopeOf returns the set of p's rows the caller of f sees, or -1 for none.
+func scopeOf(f *hypha.VectorFilter, own bool) int {
+	switch {
+	case own && f.PublicOnly:
+		return scopePublic
+	case own:
+		return scopeAll
+	case f.PublicOnly: // another grove's rows are shared or public, never both
+		return -1
+	}
+	return scopeShared
 }
 
 // NewTextIndex returns an empty keyword index.
@@ -159,18 +202,23 @@ func (t *TextIndex) Search(ctx context.Context, query string, k int, f hypha.Vec
 		defer p.mu.RUnlock()
 	}
 
-	// Collection statistics over the visible partitions.
+	// Collection statistics over the rows the caller may see.
 	var docs, words int64
 	df := make([]int64, len(terms))
 	lists := make([][][]posting, len(parts)) // partition → term → postings
 	for i, p := range parts {
-		docs += int64(p.live())
-		words += p.words
+		sc := scopeOf(&f, p.groveID == f.GroveID)
+		if sc < 0 {
+			continue
+		}
+		st := &p.stats[sc]
+		docs += int64(st.docs)
+		words += st.words
 		lists[i] = make([][]posting, len(terms))
 		for j, term := range terms {
 			if id, ok := p.terms[term]; ok {
 				lists[i][j] = p.post[id]
-				df[j] += int64(p.df[id])
+				df[j] += int64(st.df[id])
 			}
 		}
 	}
@@ -187,7 +235,7 @@ func (t *TextIndex) Search(ctx context.Context, query string, k int, f hypha.Vec
 	h := newTopK(k)
 	for i, p := range parts {
 		pl := compileFilter(&f, &p.dict, p.live(), p.groveID == f.GroveID)
-		if pl.none {
+		if pl.none || lists[i] == nil {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -296,7 +344,7 @@ func (p *textPartition) upsert(meta hypha.VectorMeta, tf map[string]uint32, leng
 	p.metas = append(p.metas, m)
 	p.lens = append(p.lens, length)
 	p.slots[rowKey{m.Table, m.MachineID, m.ID}] = i
-	p.words += int64(length)
+	scopes := scopesOf(r.shared, r.public)
 	ids := make([]uint32, 0, len(tf))
 	for term, n := range tf {
 		id, ok := p.terms[term]
@@ -304,11 +352,20 @@ func (p *textPartition) upsert(meta hypha.VectorMeta, tf map[string]uint32, leng
 			id = uint32(len(p.post))
 			p.terms[term] = id
 			p.post = append(p.post, nil)
-			p.df = append(p.df, 0)
+			for sc := range p.stats {
+				p.stats[sc].df = append(p.stats[sc].df, 0)
+			}
 		}
 		p.post[id] = append(p.post[id], posting{doc: i, tf: n})
-		p.df[id]++
 		ids = append(ids, id)
+	}
+	for _, sc := range scopes {
+		st := &p.stats[sc]
+		st.docs++
+		st.words += int64(length)
+		for _, id := range ids {
+			st.df[id]++
+		}
 	}
 	p.termsOf = append(p.termsOf, ids)
 	p.maybeCompact()
@@ -331,13 +388,17 @@ func (p *textPartition) tombstone(k rowKey) bool {
 		return false
 	}
 	delete(p.slots, k)
+	for _, sc := range scopesOf(p.rows[i].shared, p.rows[i].public) {
+		st := &p.stats[sc]
+		st.docs--
+		st.words -= int64(p.lens[i])
+		for _, id := range p.termsOf[i] {
+			st.df[id]--
+		}
+	}
 	p.dict.releaseRow(&p.rows[i])
 	p.rows[i] = row{}
 	p.metas[i] = hypha.VectorMeta{}
-	p.words -= int64(p.lens[i])
-	for _, id := range p.termsOf[i] {
-		p.df[id]--
-	}
 	p.termsOf[i] = nil
 	p.dead++
 	return true
@@ -380,7 +441,10 @@ func (p *textPartition) compact() {
 	}
 	terms := make(map[string]uint32, len(p.terms))
 	post := make([][]posting, 0, len(p.post))
-	df := make([]uint32, 0, len(p.df))
+	var dfs [numScopes][]uint32
+	for sc := range dfs {
+		dfs[sc] = make([]uint32, 0, len(p.post))
+	}
 	newID := make([]uint32, len(p.post))
 	for term, id := range p.terms {
 		list := p.post[id][:0]
@@ -398,9 +462,14 @@ func (p *textPartition) compact() {
 		newID[id] = uint32(len(post))
 		terms[term] = uint32(len(post))
 		post = append(post, list)
-		df = append(df, p.df[id])
+		for sc := range dfs {
+			dfs[sc] = append(dfs[sc], p.stats[sc].df[id])
+		}
 	}
-	p.terms, p.post, p.df = terms, post, df
+	p.terms, p.post = terms, post
+	for sc := range dfs {
+		p.stats[sc].df = dfs[sc]
+	}
 	for _, ids := range p.termsOf {
 		for j, id := range ids {
 			ids[j] = newID[id]
@@ -439,7 +508,10 @@ func (t *TextIndex) Stats() TextStats {
 		s.Terms += len(p.terms)
 		const slotSize, termSize = 64, 48 // a map entry with its key's header and overhead
 		b := int64(cap(p.rows))*int64(unsafe.Sizeof(row{})) + int64(cap(p.metas))*int64(unsafe.Sizeof(hypha.VectorMeta{}))
-		b += int64(cap(p.lens))*4 + int64(len(p.slots))*slotSize + int64(cap(p.post))*24 + int64(cap(p.df))*4
+		b += int64(cap(p.lens))*4 + int64(len(p.slots))*slotSize + int64(cap(p.post))*24
+		for sc := range p.stats {
+			b += int64(cap(p.stats[sc].df)) * 4
+		}
 		b += int64(cap(p.termsOf)) * 24
 		for _, ids := range p.termsOf {
 			b += int64(cap(ids)) * 4

@@ -175,12 +175,20 @@ type textRefHit struct {
 	score float64
 }
 
+// inScope reports whether the caller of f may see m at all, whatever the
+// metadata filters: the rows BM25's statistics are taken over.
+func inScope(f hypha.VectorFilter, m hypha.VectorMeta) bool {
+	if f.PublicOnly && !m.Public {
+		return false
+	}
+	return m.GroveID == f.GroveID || m.Shared && slices.Contains(f.SharedFrom, m.GroveID)
+}
+
 func (ref textRef) search(terms []string, f hypha.VectorFilter) []textRefHit {
-	groves := visibleGroves(&f)
 	var docs, words float64
 	df := map[string]float64{}
 	for _, d := range ref {
-		if !slices.Contains(groves, d.meta.GroveID) {
+		if !inScope(f, d.meta) {
 			continue
 		}
 		docs++
@@ -489,4 +497,54 @@ func FuzzWordsMatchThemselves(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTextScoresIgnoreUnreadableDocuments: the BM25 statistics are those of
+// the rows the caller may read, so documents it may not read (another
+// grove's private ones; private ones on the anonymous tier) cannot be
+// probed through the scores of those it may.
+func TestTextScoresIgnoreUnreadableDocuments(t *testing.T) {
+	idx := NewTextIndex()
+	m := func(grove, id string, shared, public bool) hypha.VectorMeta {
+		return hypha.VectorMeta{GroveID: grove, Table: "spores", MachineID: "m", ID: id, Shared: shared, Public: public}
+	}
+	must := func(meta hypha.VectorMeta, text string) {
+		t.Helper()
+		if err := idx.Upsert(doc(meta, text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(m("b", "shared", true, false), "vacuum settings for postgres")
+	must(m("b", "public", false, true), "vacuum settings for postgres")
+	must(m("a", "own", false, false), "unrelated words entirely")
+	score := func(f hypha.VectorFilter, id string) float64 {
+		t.Helper()
+		hits, err := idx.Search(t.Context(), "vacuum", hypha.MaxVectorTopK, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hits {
+			if h.Key.ID == id {
+				return h.Score
+			}
+		}
+		t.Fatalf("%s not found with %+v: %v", id, f, hits)
+		return 0
+	}
+	grantee := hypha.VectorFilter{GroveID: "a", SharedFrom: []string{"b"}}
+	anonymous := hypha.VectorFilter{GroveID: "b", PublicOnly: true}
+	beforeShared, beforePublic := score(grantee, "shared"), score(anonymous, "public")
+	for i := range 50 {
+		must(m("b", fmt.Sprint("private", i), false, false), "vacuum vacuum secret plans")
+	}
+	if got := score(grantee, "shared"); got != beforeShared {
+		t.Fatalf("grove b's private documents moved a grantee's score: %v → %v", beforeShared, got)
+	}
+	if got := score(anonymous, "public"); got != beforePublic {
+		t.Fatalf("private documents moved an anonymous score: %v → %v", beforePublic, got)
+	}
+	// Grove b itself sees its private documents, and its scores follow them.
+	if got := score(hypha.VectorFilter{GroveID: "b"}, "shared"); got == beforeShared {
+		t.Fatal("grove b's own statistics ignore its private documents")
+	}
 }
