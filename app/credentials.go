@@ -73,6 +73,7 @@ type Credentials struct {
 
 	teamKeys refreshedMap[cachedTeamKey] // by key id
 	hashes   refreshedMap[cachedToken]   // by grove_id + ":" + daemon_id
+	refs     digestRefs                  // token digest → its (grove, daemon), from the digest index
 
 	failing atomic.Bool // the last background reload failed
 	loop    periodic
@@ -308,7 +309,7 @@ func (c *Credentials) scanTeamKeys(d []byte) *hypha.TeamKey {
 
 // Authenticate implements the server's authenticator: it resolves a bearer
 // secret to the Team Key or grove MCP token it belongs to. Team Keys come
-// from memory; an MCP token costs two KV reads.
+// from memory; an MCP token costs one KV read (two the first time).
 func (c *Credentials) Authenticate(ctx context.Context, secret string) (*hypha.Principal, error) {
 	sum := sha256.Sum256([]byte(secret))
 	k, err := c.matchTeamKey(ctx, sum[:], strings.HasPrefix(secret, TeamKeyPrefix))

@@ -330,3 +330,73 @@ func TestAgo(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentials_MCPTokenChangesElsewhere: a server that has seen a token
+// (and remembers its digest entry) still refuses it at once when another
+// server, or the CLI, revokes, rotates or replaces it, with the answer a
+// server that never saw it gives; and an expired token is refused.
+func TestCredentials_MCPTokenChangesElsewhere(t *testing.T) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
+		ctx := context.Background()
+		a := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: 2 * time.Hour})
+		b := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: 2 * time.Hour})
+		seen := func(tok string) {
+			t.Helper()
+			for range 2 { // the second call answers from the remembered entry
+				if _, err := a.Authenticate(ctx, tok); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		refused := func(tok, code string) {
+			t.Helper()
+			_, errA := a.Authenticate(ctx, tok)
+			_, errFresh := app.NewCredentials(db, app.CredentialsOptions{}).Authenticate(ctx, tok)
+			wantCode(t, errA, code)
+			if hypha.ErrorMessage(errA) != hypha.ErrorMessage(errFresh) {
+				t.Fatalf("a server that saw the token says %q, one that did not %q", errA, errFresh)
+			}
+		}
+		// Revoked elsewhere.
+		one, err := b.CreateNamedMCPToken(ctx, "g1", "one", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen(one.Token)
+		if _, err := b.RevokeCredential(ctx, one.Record.ID); err != nil {
+			t.Fatal(err)
+		}
+		refused(one.Token, hypha.EUnauthorized)
+		// Replaced elsewhere (the same name minted again).
+		two, err := b.CreateNamedMCPToken(ctx, "g1", "two", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen(two.Token)
+		if _, err := b.CreateNamedMCPToken(ctx, "g1", "two", 0); err != nil {
+			t.Fatal(err)
+		}
+		refused(two.Token, hypha.EUnauthorized)
+		// The grove's tokens rotated elsewhere.
+		three, err := b.CreateNamedMCPToken(ctx, "g1", "three", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen(three.Token)
+		if n, err := b.RotateGroveTokens(ctx, "g1"); err != nil || n == 0 {
+			t.Fatalf("RotateGroveTokens = %d, %v", n, err)
+		}
+		refused(three.Token, hypha.EUnauthorized)
+		// Expired.
+		four, err := b.CreateNamedMCPToken(ctx, "g1", "four", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen(four.Token)
+		clock.Advance(3 * time.Hour)
+		_, err = a.Authenticate(ctx, four.Token)
+		if code := hypha.ErrorCode(err); code != hypha.ETokenExpired && code != hypha.EUnauthorized {
+			t.Fatalf("an expired token: %v", err)
+		}
+	})
+}

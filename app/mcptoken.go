@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -45,6 +46,37 @@ type cachedToken struct {
 func tokenMeta(t *hypha.MCPToken) cachedToken {
 	return cachedToken{ID: t.ID, TokenHash: t.TokenHash, Name: t.Name, GroveID: t.GroveID, DaemonID: t.DaemonID,
 		TeamKeyID: t.TeamKeyID, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+}
+
+// digestRefs remembers the digest index entries of tokens seen valid, at
+// most maxDigestRefs (then it starts over).
+type digestRefs struct {
+	mu sync.Mutex
+	m  map[string]digestRef
+}
+
+const maxDigestRefs = 10_000
+
+func (r *digestRefs) get(digest string) (digestRef, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref, ok := r.m[digest]
+	return ref, ok
+}
+
+func (r *digestRefs) forget(digest string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, digest)
+}
+
+func (r *digestRefs) put(digest string, ref digestRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil || len(r.m) >= maxDigestRefs {
+		r.m = map[string]digestRef{}
+	}
+	r.m[digest] = ref
 }
 
 // digestRef is the value of a digest index entry.
@@ -213,12 +245,26 @@ func (c *Credentials) cacheToken(t *hypha.MCPToken) {
 	})
 }
 
-// authenticateMCP resolves a token digest through the digest index.
+// authenticateMCP resolves a token digest through the digest index to
+// the token record, whose own digest and status decide. The index entry of
+// a digest names the (grove, daemon) the token was minted for and never
+// changes, so the entries of tokens found valid are remembered (refs) and a
+// known token costs one read, of its record, every time: a rotation or
+// revocation made anywhere takes effect at the next request. A remembered
+// token that is no longer valid is forgotten and looked up as an unknown
+// one, so the answer is the same whether or not this process saw it.
 func (c *Credentials) authenticateMCP(ctx context.Context, d []byte) (*hypha.Principal, error) {
-	invalid := hypha.Errorf(hypha.EUnauthorized, "Invalid MCP access token: it is unknown, was rotated or revoked, or has expired; call POST /connect (or ask the operator for a new named token) and retry")
-	idx, err := c.store.KVGet(ctx, hypha.MCPTokenDigestPrefix+hex.EncodeToString(d))
+	digest := hex.EncodeToString(d)
+	if ref, ok := c.refs.get(digest); ok {
+		p, err := c.checkMCPToken(ctx, d, ref)
+		if err == nil || hypha.ErrorCode(err) == hypha.EUnavailable {
+			return p, err
+		}
+		c.refs.forget(digest)
+	}
+	idx, err := c.store.KVGet(ctx, hypha.MCPTokenDigestPrefix+digest)
 	if hypha.ErrorCode(err) == hypha.ENotFound {
-		return nil, invalid
+		return nil, errInvalidMCPToken()
 	}
 	if err != nil {
 		return nil, err
@@ -227,9 +273,25 @@ func (c *Credentials) authenticateMCP(ctx context.Context, d []byte) (*hypha.Pri
 	if err := json.Unmarshal(idx.Value, &ref); err != nil {
 		return nil, fmt.Errorf("decode token digest entry: %w", err)
 	}
+	p, err := c.checkMCPToken(ctx, d, ref)
+	if err == nil {
+		// Only digests of valid tokens are remembered: unknown secrets
+		// cannot fill the map.
+		c.refs.put(digest, ref)
+	}
+	return p, err
+}
+
+func errInvalidMCPToken() error {
+	return hypha.Errorf(hypha.EUnauthorized, "Invalid MCP access token: it is unknown, was rotated or revoked, or has expired; call POST /connect (or ask the operator for a new named token) and retry")
+}
+
+// checkMCPToken reads the token record ref names and checks that it holds
+// digest d and is active.
+func (c *Credentials) checkMCPToken(ctx context.Context, d []byte, ref digestRef) (*hypha.Principal, error) {
 	t, _, err := getToken(ctx, c.store, hypha.MCPTokenKey(ref.GroveID, ref.DaemonID))
 	if hypha.ErrorCode(err) == hypha.ENotFound {
-		return nil, invalid
+		return nil, errInvalidMCPToken()
 	}
 	if err != nil {
 		return nil, err
@@ -238,7 +300,7 @@ func (c *Credentials) authenticateMCP(ctx context.Context, d []byte) (*hypha.Pri
 	// decides, compared in constant time.
 	stored, _ := hex.DecodeString(t.Digest)
 	if !c.equal(d, stored) {
-		return nil, invalid
+		return nil, errInvalidMCPToken()
 	}
 	switch t.EffectiveStatus(c.now()) {
 	case hypha.StatusRevoked:
