@@ -27,6 +27,17 @@ func TestWordsAndStems(t *testing.T) {
 	if got := st.queryTerms("the of and"); len(got) != 0 {
 		t.Fatalf("stop words gave terms %q", got)
 	}
+	// Queries never grow the stem cache (anyone who may search chooses
+	// them); documents do, with words of at most stemCacheWordMax bytes.
+	before := len(st.cache)
+	st.queryTerms("zebras quokkas " + strings.Repeat("x", 200) + "ing")
+	if len(st.cache) != before {
+		t.Fatalf("a query grew the stem cache from %d to %d", before, len(st.cache))
+	}
+	st.docTerms("zebras " + strings.Repeat("y", 40) + "ing")
+	if _, ok := st.cache["zebras"]; !ok || len(st.cache) != before+1 {
+		t.Fatalf("document words cached: %d entries (from %d), zebras cached %v", len(st.cache), before, ok)
+	}
 	// Every word a query can hold splits and stems as the same word in a text.
 	for _, w := range []string{"Déjà", "naïve", "ΑΘΗΝΑ", "日本語", "x²", "e\u0301t\u0301e\u0301"} {
 		q := st.queryTerms(w)

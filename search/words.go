@@ -21,10 +21,16 @@ import (
 
 // stemCacheMax bounds the stem cache: past it, new words are stemmed
 // every time instead of being remembered, so text full of unique tokens
-// (hashes, ids) cannot grow it without end.
-const stemCacheMax = 1 << 18
+// (hashes, ids) cannot grow it without end. Only the words of documents
+// (synced by members) are remembered, never those of queries (which
+// anyone allowed to search, the anonymous tier included, chooses), and
+// only words of at most stemCacheWordMax bytes.
+const (
+	stemCacheMax     = 1 << 18
+	stemCacheWordMax = 32
+)
 
-// stemmer stems words, remembering the stems of words it saw.
+// stemmer stems words, remembering the stems of document words it saw.
 type stemmer struct {
 	mu    sync.RWMutex
 	cache map[string]string
@@ -32,8 +38,9 @@ type stemmer struct {
 
 func newStemmer() *stemmer { return &stemmer{cache: map[string]string{}} }
 
-// stem returns the term of lower-cased word w.
-func (s *stemmer) stem(w string) string {
+// stem returns the term of lower-cased word w; remember adds it to the
+// cache.
+func (s *stemmer) stem(w string, remember bool) string {
 	if !stemmable(w) {
 		return w
 	}
@@ -43,28 +50,12 @@ func (s *stemmer) stem(w string) string {
 	if ok {
 		return t
 	}
-	return s.stemNew(w)
-}
-
-// stemBytes is stem for a word in a scratch buffer: a word seen before
-// costs no allocation.
-func (s *stemmer) stemBytes(w []byte) string {
-	if stemmable(w) {
-		s.mu.RLock()
-		t, ok := s.cache[string(w)]
-		s.mu.RUnlock()
-		if ok {
-			return t
-		}
-	}
-	return s.stem(string(w))
-}
-
-// stemNew stems a word not in the cache and remembers it.
-func (s *stemmer) stemNew(w string) string {
-	t := english.Stem(w, true)
+	t = english.Stem(w, true)
 	if t == "" {
 		t = w
+	}
+	if !remember || len(w) > stemCacheWordMax {
+		return t
 	}
 	s.mu.Lock()
 	if len(s.cache) < stemCacheMax {
@@ -78,6 +69,20 @@ func (s *stemmer) stemNew(w string) string {
 	}
 	s.mu.Unlock()
 	return t
+}
+
+// stemBytes is stem for a document word in a scratch buffer: a word seen
+// before costs no allocation.
+func (s *stemmer) stemBytes(w []byte) string {
+	if stemmable(w) {
+		s.mu.RLock()
+		t, ok := s.cache[string(w)]
+		s.mu.RUnlock()
+		if ok {
+			return t
+		}
+	}
+	return s.stem(string(w), true)
 }
 
 // stemmable reports whether w is made of ASCII letters only, at least
@@ -118,7 +123,7 @@ func (s *stemmer) docTerms(text string) (tf map[string]uint32, length uint32) {
 func (s *stemmer) queryTerms(query string) []string {
 	var out []string
 	for _, w := range hypha.KeywordTerms(query) {
-		t := s.stem(w)
+		t := s.stem(w, false)
 		if !containsString(out, t) {
 			out = append(out, t)
 		}
