@@ -25,6 +25,7 @@ type MCPCaller interface {
 func (s *Server) mcpRoutes(mux *http.ServeMux) {
 	s.mcpLimit = newKeyedLimiter(s.MCPRateLimit, nil)
 	s.anonLimit = newKeyedLimiter(s.MCPAnonymousRateLimit, nil)
+	s.anonAll = newKeyedLimiter(anonymousTotalFactor*s.MCPAnonymousRateLimit, nil)
 	if s.MCP != nil {
 		mux.Handle("/mcp", s.mcpGuard(s.MCP))
 	}
@@ -62,9 +63,12 @@ func (s *Server) authenticateMCP(r *http.Request) (*hypha.MCPAccess, error) {
 		if err := hypha.ValidateGroveID(grove); err != nil {
 			return nil, err
 		}
-		// Before the grove's setting is read: a flood of requests without
-		// a credential costs the store nothing once over the limit.
-		if err := limited(s.anonLimit, grove, "anonymous MCP requests"); err != nil {
+		// Before the grove's setting is read, every request without a
+		// credential counts against the budget of all of them together,
+		// so a flood (naming any groves) costs the store little; then
+		// against its grove's own, kept only for groves that opened the
+		// tier, so made-up grove names cannot grow the limiter.
+		if err := limited(s.anonAll, "", "anonymous MCP requests"); err != nil {
 			return nil, err
 		}
 		tools, err := s.AnonymousMCP.Tools(r.Context(), grove)
@@ -72,11 +76,18 @@ func (s *Server) authenticateMCP(r *http.Request) (*hypha.MCPAccess, error) {
 			return nil, err
 		}
 		if len(tools) > 0 {
+			if err := limited(s.anonLimit, grove, "anonymous MCP requests"); err != nil {
+				return nil, err
+			}
 			return &hypha.MCPAccess{GroveID: grove, Anonymous: true, Tools: tools}, nil
 		}
 	}
 	return nil, hypha.Errorf(hypha.EUnauthorized, "Missing Authorization header: %s", mcpReconnect)
 }
+
+// anonymousTotalFactor sizes the budget of all anonymous requests
+// together: that many groves' worth.
+const anonymousTotalFactor = 5
 
 // limited takes one request of grove from l, or returns the 429 that
 // says when to retry.
@@ -86,6 +97,10 @@ func limited(l *keyedLimiter, grove, what string) error {
 		return nil
 	}
 	secs := int(math.Ceil(wait.Seconds()))
+	if grove == "" {
+		return hypha.RateLimitedf(secs, "too many %s on this server: at most %g a second (bursts of %d); retry in %d s",
+			what, l.perSecond, l.burst, max(secs, 1))
+	}
 	return hypha.RateLimitedf(secs, "too many %s for grove %q: at most %g a second (bursts of %d); retry in %d s",
 		what, grove, l.perSecond, l.burst, max(secs, 1))
 }

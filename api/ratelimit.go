@@ -27,6 +27,9 @@ type bucket struct {
 	used time.Time
 }
 
+// maxBuckets bounds the buckets a limiter keeps.
+const maxBuckets = 100_000
+
 // idleBucket is how long an unused bucket is kept (by then it is full
 // again, so forgetting it changes nothing).
 const idleBucket = time.Minute
@@ -61,6 +64,12 @@ func (l *keyedLimiter) allow(key string) (bool, time.Duration) {
 		l.swept = now
 	}
 	b := l.buckets[key]
+	if b == nil && len(l.buckets) >= maxBuckets {
+		// Every bucket is in use: start over rather than grow. The keys
+		// are groves callers proved they may use, so this takes more
+		// groves than a server holds.
+		clear(l.buckets)
+	}
 	if b == nil {
 		b = &bucket{lim: rate.NewLimiter(rate.Limit(l.perSecond), l.burst)}
 		l.buckets[key] = b

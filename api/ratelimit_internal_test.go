@@ -47,4 +47,11 @@ func TestKeyedLimiter(t *testing.T) {
 	if n := len(l.buckets); n != 1 {
 		t.Fatalf("%d buckets after a minute idle, want only the one just used", n)
 	}
+	// However many keys are in use at once, the limiter stays bounded.
+	for i := range maxBuckets + 10 {
+		l.allow(fmt.Sprint("busy", i))
+	}
+	if n := len(l.buckets); n > maxBuckets {
+		t.Fatalf("%d buckets, more than the bound %d", n, maxBuckets)
+	}
 }

@@ -56,6 +56,7 @@ type Server struct {
 	serving   atomic.Bool
 	mcpLimit  *keyedLimiter // per grove, with a credential
 	anonLimit *keyedLimiter // per grove, anonymous tier
+	anonAll   *keyedLimiter // every anonymous request, before its grove is looked up
 }
 
 // Handler returns the server's routes wrapped in its middleware.

@@ -416,6 +416,14 @@ func TestRateLimits(t *testing.T) {
 		if status, _, raw := e.post("/mcp/call", []string{api.HeaderGrove, "beta"}, call); status != http.StatusOK {
 			t.Fatalf("another grove's anonymous call: %d %s", status, raw)
 		}
+		// Requests without a credential naming groves that opened nothing
+		// are refused (401) but count against the budget of all anonymous
+		// requests together (5 × 0.5 a second: bursts of 5, 4 used), so a
+		// flood naming made-up groves soon gets 429 before any lookup.
+		status, _, raw = e.post("/mcp/call", []string{api.HeaderGrove, "nobody-1"}, call)
+		wantHTTPError(t, status, raw, http.StatusUnauthorized, hypha.EUnauthorized)
+		status, _, raw = e.post("/mcp/call", []string{api.HeaderGrove, "nobody-2"}, call)
+		wantHTTPError(t, status, raw, http.StatusTooManyRequests, hypha.ERateLimited)
 		// With a token: alpha's own budget, untouched by the anonymous
 		// flood; four, then refused.
 		auth := bearer(e.mustToken("alpha", "c", 0))

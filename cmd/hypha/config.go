@@ -35,7 +35,7 @@ type Config struct {
 	MCPAllowedHosts   string        `key:"mcp_allowed_hosts" env:"HYPHA_MCP_ALLOWED_HOSTS" help:"comma-separated host names /mcp answers to on loopback connections besides localhost: the public name of a reverse proxy on this machine (other names are refused as DNS rebinding)"`
 	MCPMaxSessions    int64         `key:"mcp_max_sessions" env:"HYPHA_MCP_MAX_SESSIONS" help:"most open /mcp sessions per grove and tier; an initialize beyond it is answered without a session, so the client goes on statelessly"`
 	MCPRateLimit      int64         `key:"mcp_rate_limit" env:"HYPHA_MCP_RATE_LIMIT" help:"most /mcp and /mcp/call requests a second per grove with a credential (bursts of twice that; 429 with Retry-After beyond; 0, the default: no limit)"`
-	MCPAnonRateLimit  int64         `key:"mcp_anonymous_rate_limit" env:"HYPHA_MCP_ANONYMOUS_RATE_LIMIT" help:"most /mcp and /mcp/call requests a second per grove on its anonymous tier, all callers together (bursts of twice that; 0: no limit)"`
+	MCPAnonRateLimit  int64         `key:"mcp_anonymous_rate_limit" env:"HYPHA_MCP_ANONYMOUS_RATE_LIMIT" help:"most /mcp and /mcp/call requests a second per grove on its anonymous tier, all callers together (bursts of twice that; all anonymous requests to the server: five times that; 0: no limit)"`
 	// The embedder: see embedder.go.
 	Embedder            string        `key:"embedder" env:"HYPHA_EMBEDDER" help:"embedder: hash (built in, offline, lexical: matches shared words, not meaning) or openai (any OpenAI-compatible /v1/embeddings endpoint: Ollama, OpenAI, Workers AI)"`
 	EmbeddingURL        string        `key:"embedding_url" env:"HYPHA_EMBEDDING_URL" help:"base URL of the OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434 for Ollama (embedder openai)"`
