@@ -40,8 +40,9 @@ type healthBody struct {
 	// Embedder is the embedder in use; lexical is true for the built-in
 	// one, whose vectors capture shared words, not meaning.
 	Embedder *embedderBody `json:"embedder,omitempty"`
-	// VectorIndex is this server's in-memory vector index as the grove
-	// sees it, only for a caller authenticated for the grove.
+	// VectorIndex is this server's in-memory search indexes (vector and
+	// keyword) as the grove sees them, only for a caller authenticated for
+	// the grove.
 	VectorIndex *vectorIndexBody `json:"vector_index,omitempty"`
 	// The grove visibility metrics, only for a caller authenticated for the
 	// grove (see groveMetricsFor).

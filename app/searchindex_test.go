@@ -165,9 +165,9 @@ func TestSearchIndex_TwoServersCatchUp(t *testing.T) {
 	}
 }
 
-// TestVectorIndex_LoopFollowsNotify runs the background loop: a consumer
-// batch notifies it and the vector is searchable without waiting a poll.
-func TestVectorIndex_LoopFollowsNotify(t *testing.T) {
+// TestSearchIndex_LoopFollowsNotify runs the background loop: a consumer
+// batch notifies it and the record is searchable without waiting a poll.
+func TestSearchIndex_LoopFollowsNotify(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, _ *app.Sync, db hypha.Store) {
 		ctx := t.Context()
 		emb := search.NewHashEmbedder(0)
