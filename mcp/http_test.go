@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hyphateam/hypha"
@@ -380,6 +381,76 @@ func TestSessionCap(t *testing.T) {
 		mustCall(t, cs, hypha.ToolPlans, map[string]any{})
 		if cs := e.mustConnect(beta...); cs.ID() == "" {
 			t.Fatal("another grove's scope got no session")
+		}
+	})
+}
+
+// TestConcurrentCalls: clients calling at once (search reads its records
+// and release states concurrently, on several pooled connections) all get
+// their grove's answers, on both engines.
+func TestConcurrentCalls(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		e := newEnv(t, engine)
+		e.seed("alpha", "ALPHA")
+		e.seed("beta", "BETA")
+		e.mustIngest("beta", rec{"spores", "b-shared", "m9", map[string]any{"content": "BETA-SHARED migration lock note",
+			"status": "active", "sharing_policy": "cross_grove"}})
+		if err := e.DB.PutGrant(ctx, "beta", "alpha"); err != nil {
+			t.Fatal(err)
+		}
+		tok := bearer(e.mustToken("alpha", "c", 0))
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cs, err := e.connect(tok...)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer cs.Close()
+				for i := range 25 {
+					tool, args := hypha.ToolSearch, map[string]any{"query": "migration lock plan session", "limit": 10}
+					if (w+i)%3 == 0 {
+						tool, args = hypha.ToolSpores, map[string]any{"limit": 20}
+					}
+					res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+					if err != nil || res.IsError {
+						errs <- fmt.Errorf("%s: %v %+v", tool, err, res)
+						return
+					}
+					var out struct{ Results, Spores []map[string]any }
+					raw, _ := json.Marshal(res.StructuredContent)
+					if err := json.Unmarshal(raw, &out); err != nil {
+						errs <- err
+						return
+					}
+					if len(out.Results)+len(out.Spores) == 0 {
+						errs <- fmt.Errorf("%s: nothing found: %s", tool, raw)
+						return
+					}
+					for _, items := range [][]map[string]any{out.Results, out.Spores} {
+						for _, it := range items {
+							g := it["grove_id"]
+							if data, ok := it["data"].(map[string]any); ok {
+								g = data["grove_id"]
+							}
+							if g != "alpha" && g != "beta" || g == "beta" && it["id"] != "b-shared" {
+								errs <- fmt.Errorf("%s returned %v of grove %v", tool, it["id"], g)
+								return
+							}
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
 		}
 	})
 }
