@@ -50,6 +50,51 @@ func TestWordsAndStems(t *testing.T) {
 	}
 }
 
+// TestCJKTerms: runs of Chinese and Japanese characters are indexed as
+// characters and neighbour pairs and searched as pairs, so words are found
+// inside text written without spaces.
+func TestCJKTerms(t *testing.T) {
+	st := newStemmer()
+	tf, n := st.docTerms("東京の天気はGoogleで")
+	want := map[string]uint32{"東": 1, "京": 1, "の": 1, "天": 1, "気": 1, "は": 1, "東京": 1, "京の": 1, "の天": 1, "天気": 1, "気は": 1, "googl": 1, "で": 1}
+	if n != 13 || !mapsEqual(tf, want) {
+		t.Fatalf("docTerms = %v (%d), want %v", tf, n, want)
+	}
+	if got := st.queryTerms("天気予報 Running 天"); !slices.Equal(got, []string{"天気", "気予", "予報", "run", "天"}) {
+		t.Fatalf("queryTerms = %q", got)
+	}
+	idx := NewTextIndex()
+	for id, text := range map[string]string{"tokyo": "東京都の天気予報です。", "osaka": "大阪の天ぷら", "mixed": "Goのテストを書く"} {
+		if err := idx.Upsert(doc(hypha.VectorMeta{GroveID: "g", Table: "spores", MachineID: "m", ID: id}, text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := func(q string) []string {
+		hits, err := idx.Search(t.Context(), q, 10, hypha.VectorFilter{GroveID: "g"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, h := range hits {
+			ids = append(ids, h.Key.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for q, want := range map[string][]string{
+		"天気":     {"tokyo"},
+		"天気予報":   {"tokyo"},
+		"天":      {"osaka", "tokyo"},
+		"気天":     nil,
+		"テスト":    {"mixed"},
+		"go テスト": {"mixed"},
+	} {
+		if got := found(q); !slices.Equal(got, want) {
+			t.Errorf("%q found %v, want %v", q, got, want)
+		}
+	}
+}
+
 func mapsEqual(a, b map[string]uint32) bool {
 	if len(a) != len(b) {
 		return false
@@ -489,7 +534,8 @@ func TestTextIndexConcurrentWritesAndSearches(t *testing.T) {
 // same text searches is a term of the text's document, so a record is
 // always found by its own words.
 func FuzzWordsMatchThemselves(f *testing.F) {
-	for _, s := range []string{"Indexing the INDEXED", "café-au-lait v1.2", "İstanbul ΣΊΣΥΦΟΣ straße", "x\u0301y ̈́", "the of and", ""} {
+	for _, s := range []string{"Indexing the INDEXED", "café-au-lait v1.2", "İstanbul ΣΊΣΥΦΟΣ straße", "x\u0301y ̈́", "the of and", "",
+		"東京都の天気予報", "Goのテストを書くー", "か\u3099き 漢"} {
 		f.Add(s)
 	}
 	st := newStemmer()

@@ -100,18 +100,10 @@ func stemmable[S string | []byte](w S) bool {
 }
 
 // docTerms counts the terms of a document's text: the term frequencies
-// and the number of words indexed (the document's length for BM25).
-// Words are lower-cased one at a time into buf, so only the terms kept
-// are allocated.
+// and the number of terms indexed (the document's length for BM25).
 func (s *stemmer) docTerms(text string) (tf map[string]uint32, length uint32) {
 	tf = map[string]uint32{}
-	var buf []byte
-	eachWord(text, func(w string) {
-		buf = appendLower(buf[:0], w)
-		if stopWordBytes(buf) || utf8.RuneCount(buf) > hypha.MaxKeywordTermRunes {
-			return
-		}
-		t := s.stemBytes(buf)
+	s.eachTerm(text, false, func(t string) {
 		tf[t]++
 		length++
 	})
@@ -122,13 +114,96 @@ func (s *stemmer) docTerms(text string) (tf map[string]uint32, length uint32) {
 // of its words, at most hypha.MaxKeywordTerms.
 func (s *stemmer) queryTerms(query string) []string {
 	var out []string
-	for _, w := range hypha.KeywordTerms(query) {
-		t := s.stem(w, false)
-		if !containsString(out, t) {
+	s.eachTerm(query, true, func(t string) {
+		if len(out) < hypha.MaxKeywordTerms && !containsString(out, t) {
 			out = append(out, t)
 		}
-	}
+	})
 	return out
+}
+
+// eachTerm calls fn for each term of text, a document's (query false) or a
+// query's. A word is lower-cased; a stop word or a word over
+// hypha.MaxKeywordTermRunes is left out; the rest is stemmed. Chinese and
+// Japanese write no spaces between words, so a run of their characters
+// inside a word is indexed as its characters and each pair of neighbours,
+// and searched as its pairs (a lone character as itself): a query of two
+// or more characters finds the texts holding them side by side. Plain
+// words are lower-cased into a scratch buffer, so a document word seen
+// before costs no allocation.
+func (s *stemmer) eachTerm(text string, query bool, fn func(term string)) {
+	var buf []byte
+	plain := func(w string) {
+		buf = appendLower(buf[:0], w)
+		if stopWordBytes(buf) || utf8.RuneCount(buf) > hypha.MaxKeywordTermRunes {
+			return
+		}
+		if query {
+			fn(s.stem(string(buf), false))
+		} else {
+			fn(s.stemBytes(buf))
+		}
+	}
+	eachWord(text, func(w string) {
+		if !hasCJK(w) {
+			plain(w)
+			return
+		}
+		// Runs of CJK characters and of the rest, in turn.
+		segStart, segCJK := 0, false
+		flush := func(end int) {
+			seg := w[segStart:end]
+			switch {
+			case seg == "":
+			case segCJK:
+				cjkGrams(seg, query, fn)
+			case strings.ContainsFunc(seg, func(r rune) bool { return unicode.In(r, unicode.L, unicode.N) }):
+				plain(seg)
+			}
+		}
+		for i, r := range w {
+			if c := isCJK(r); c != segCJK {
+				flush(i)
+				segStart, segCJK = i, c
+			}
+		}
+		flush(len(w))
+	})
+}
+
+// hasCJK reports whether w holds a Chinese or Japanese character.
+func hasCJK(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			return strings.ContainsFunc(w[i:], isCJK)
+		}
+	}
+	return false
+}
+
+// isCJK reports whether r is a Han, Hiragana or Katakana character, or
+// the Katakana prolonged sound mark.
+func isCJK(r rune) bool {
+	return r >= 0x2E80 && (unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana) || r == 0x30FC)
+}
+
+// cjkGrams calls fn with the terms of a run of CJK characters: a lone
+// character itself; else each pair of neighbours, and in a document each
+// character as well.
+func cjkGrams(run string, query bool, fn func(string)) {
+	rs := []rune(run)
+	if len(rs) == 1 {
+		fn(run)
+		return
+	}
+	if !query {
+		for _, r := range rs {
+			fn(string(r))
+		}
+	}
+	for i := 0; i+1 < len(rs); i++ {
+		fn(string(rs[i : i+2]))
+	}
 }
 
 // eachWord calls fn for each word of text as hypha.KeywordTerms splits
