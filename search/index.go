@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/hyphateam/hypha"
@@ -36,8 +35,7 @@ import (
 // records added after it started are not searched.
 type Index struct {
 	dims   int
-	mu     sync.RWMutex // guards groves (the map, not the partitions)
-	groves map[string]*partition
+	groves groves[partition]
 	n      atomic.Int64
 }
 
@@ -49,7 +47,7 @@ func NewIndex(dims int) *Index {
 	if dims <= 0 {
 		panic(fmt.Sprintf("search: NewIndex(%d): dimension must be positive", dims))
 	}
-	return &Index{dims: dims, groves: map[string]*partition{}}
+	return &Index{dims: dims}
 }
 
 // Load builds an index from stored vectors, for instance the embeddings a
@@ -218,14 +216,8 @@ func (idx *Index) GroveLen(groveID string) int {
 
 // Stats returns the index's current figures.
 func (idx *Index) Stats() IndexStats {
-	idx.mu.RLock()
-	parts := make([]*partition, 0, len(idx.groves))
-	for _, p := range idx.groves {
-		parts = append(parts, p)
-	}
-	idx.mu.RUnlock()
 	s := IndexStats{Dims: idx.dims}
-	for _, p := range parts {
+	for _, p := range idx.groves.all() {
 		p.mu.RLock()
 		if n := p.live(); n > 0 {
 			s.Groves++
@@ -239,23 +231,12 @@ func (idx *Index) Stats() IndexStats {
 }
 
 // partition returns grove g's partition, creating it if create is set;
-// nil if it does not exist and create is not set. Partitions are never
-// removed, so a writer that looked one up can never write into a
-// partition that has left the map.
+// nil if it does not exist and create is not set.
 func (idx *Index) partition(g string, create bool) *partition {
-	idx.mu.RLock()
-	p := idx.groves[g]
-	idx.mu.RUnlock()
-	if p != nil || !create {
-		return p
+	if !create {
+		return idx.groves.get(g)
 	}
-	idx.mu.Lock()
-	defer idx.mu.Unlock()
-	if p = idx.groves[g]; p == nil {
-		p = newPartition(g, idx.dims)
-		idx.groves[g] = p
-	}
-	return p
+	return idx.groves.getOrCreate(g, func() *partition { return newPartition(g, idx.dims) })
 }
 
 // normalise returns a unit-length copy of v (the zero vector stays zero),

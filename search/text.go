@@ -40,8 +40,7 @@ const (
 // TextIndex is safe for concurrent use. A search read-locks the
 // partitions it reads for its duration; a write locks one partition.
 type TextIndex struct {
-	mu     sync.RWMutex // guards groves (the map, not the partitions)
-	groves map[string]*textPartition
+	groves groves[textPartition]
 	n      atomic.Int64
 	stems  *stemmer
 }
@@ -115,7 +114,7 @@ func scopeOf(f *hypha.VectorFilter, own bool) int {
 
 // NewTextIndex returns an empty keyword index.
 func NewTextIndex() *TextIndex {
-	return &TextIndex{groves: map[string]*textPartition{}, stems: newStemmer()}
+	return &TextIndex{stems: newStemmer()}
 }
 
 // Len is the number of documents held.
@@ -492,14 +491,8 @@ type TextStats struct {
 
 // Stats returns the index's current figures.
 func (t *TextIndex) Stats() TextStats {
-	t.mu.RLock()
-	parts := make([]*textPartition, 0, len(t.groves))
-	for _, p := range t.groves {
-		parts = append(parts, p)
-	}
-	t.mu.RUnlock()
 	var s TextStats
-	for _, p := range parts {
+	for _, p := range t.groves.all() {
 		p.mu.RLock()
 		if n := p.live(); n > 0 {
 			s.Groves++
@@ -530,19 +523,11 @@ func (t *TextIndex) Stats() TextStats {
 }
 
 // partition returns grove g's partition, creating it if create is set.
-// Partitions are never removed.
 func (t *TextIndex) partition(g string, create bool) *textPartition {
-	t.mu.RLock()
-	p := t.groves[g]
-	t.mu.RUnlock()
-	if p != nil || !create {
-		return p
+	if !create {
+		return t.groves.get(g)
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if p = t.groves[g]; p == nil {
-		p = &textPartition{groveID: g, slots: map[rowKey]uint32{}, terms: map[string]uint32{}, dict: newDictionary()}
-		t.groves[g] = p
-	}
-	return p
+	return t.groves.getOrCreate(g, func() *textPartition {
+		return &textPartition{groveID: g, slots: map[rowKey]uint32{}, terms: map[string]uint32{}, dict: newDictionary()}
+	})
 }

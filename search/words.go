@@ -1,6 +1,7 @@
 package search
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -115,7 +116,7 @@ func (s *stemmer) docTerms(text string) (tf map[string]uint32, length uint32) {
 func (s *stemmer) queryTerms(query string) []string {
 	var out []string
 	s.eachTerm(query, true, func(t string) {
-		if len(out) < hypha.MaxKeywordTerms && !containsString(out, t) {
+		if len(out) < hypha.MaxKeywordTerms && !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	})
@@ -254,12 +255,3 @@ func appendLower(buf []byte, w string) []byte {
 }
 
 func stopWordBytes(b []byte) bool { return len(b) <= 10 && hypha.IsStopWord(string(b)) }
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
