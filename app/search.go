@@ -20,9 +20,9 @@ import (
 // list. A lexical embedder's similarity is a second, noisier measure of
 // the words a text shares with the query, so it counts less; its value is
 // the middle of the range (0.1–0.35) where hybrid beat both modes on the
-// relevance set with the in-memory BM25 keyword index. A semantic model's similarity is different evidence and
-// counts as much as the words (no relevance set with one has been run
-// here yet).
+// relevance set with the in-memory BM25 keyword index. A semantic model's
+// similarity is different evidence and counts as much as the words (no
+// relevance set with one has been run here yet).
 const (
 	LexicalSemanticWeight = 0.25
 	SemanticWeight        = 1.0
