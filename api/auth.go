@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // Headers of the grove extensions and the protocol.
 const (
-	HeaderGrove    = "X-Grove-ID"
-	HeaderDaemon   = "X-Daemon-ID"
-	HeaderProtocol = "X-Sync-Protocol-Version" // on every authenticated response
+	HeaderGrove    = wire.HeaderGrove
+	HeaderDaemon   = wire.HeaderDaemon
+	HeaderProtocol = wire.HeaderProtocol // on every authenticated response
 )
 
 // Authenticator resolves a bearer secret to the principal it belongs to. It
@@ -114,33 +115,10 @@ func (s *Server) guard(need access, h http.HandlerFunc) http.Handler {
 	return s.requireSchema(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.authenticate(r, need)
 		if err != nil {
-			writeError(w, r, s.Logger, err)
+			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set(HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
 		h(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	}))
-}
-
-// methods dispatches on the request method and answers 405 with Allow
-// otherwise, in JSON like every other error.
-func (s *Server) methods(byMethod map[string]http.Handler) http.Handler {
-	allow := make([]string, 0, len(byMethod))
-	for m := range byMethod {
-		allow = append(allow, m)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := byMethod[r.Method]; ok {
-			h.ServeHTTP(w, r)
-			return
-		}
-		if r.Method == http.MethodHead {
-			if h, ok := byMethod[http.MethodGet]; ok {
-				h.ServeHTTP(w, r)
-				return
-			}
-		}
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, r, s.Logger, hypha.Errorf(hypha.EMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
-	})
 }

@@ -7,71 +7,16 @@ import (
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/wire"
 )
 
-// healthBody is the public /health answer. It reads no storage: the schema
+// handleHealth answers the public /health. It reads no storage: the schema
 // state comes from the watcher's last check, the node count from
 // app.Health's background refresh, Team Keys and token fingerprints from
 // app.Credentials' in-memory copies.
-type healthBody struct {
-	Status                 string `json:"status"`
-	Code                   string `json:"code,omitempty"`
-	Message                string `json:"message,omitempty"`
-	Nodes                  int    `json:"nodes"`
-	NodeCount              int    `json:"node_count"` // same value, as on the Myco worker
-	SyncProtocolVersion    int    `json:"sync_protocol_version"`
-	MinCompatClientVersion int    `json:"min_compat_client_version"`
-	PackageVersion         string `json:"package_version"`
-	SchemaVersion          *int   `json:"schema_version"`
-	// MCPTokenHash is the fingerprint of the token of the daemon named by
-	// X-Daemon-ID in the grove named by X-Grove-ID (the default grove when
-	// only X-Daemon-ID is sent); null when it has none, or it was revoked
-	// or expired, and always null without X-Daemon-ID.
-	MCPTokenHash *string `json:"mcp_token_hash"`
-	// GroveScope echoes the X-Grove-ID the caller sent (null without one):
-	// unauthenticated /health never names any other grove.
-	GroveScope *string `json:"grove_scope"`
-	// TeamKeyStatus is the status of the presented Bearer Team Key: active,
-	// expired, revoked or invalid; missing without Authorization; unknown
-	// while the schema is not usable.
-	TeamKeyStatus string `json:"team_key_status"`
-	Engine        string `json:"engine"`
-	Timestamp     string `json:"timestamp"`
-	// Embedder is the embedder in use; lexical is true for the built-in
-	// one, whose vectors capture shared words, not meaning.
-	Embedder *embedderBody `json:"embedder,omitempty"`
-	// VectorIndex is this server's in-memory search indexes (vector and
-	// keyword) as the grove sees them, only for a caller authenticated for
-	// the grove.
-	VectorIndex *vectorIndexBody `json:"vector_index,omitempty"`
-	// The grove visibility metrics, only for a caller authenticated for the
-	// grove (see groveMetricsFor).
-	*app.GroveMetrics
-}
-
-// vectorIndexBody is the "vector_index" object of an authenticated /health:
-// whether the in-memory indexes are built, the grove's vectors and keyword
-// documents in them, and the search change sequence number they have
-// caught up to.
-type vectorIndexBody struct {
-	Ready          bool  `json:"ready"`
-	GroveVectors   int   `json:"grove_vectors"`
-	KeywordReady   bool  `json:"keyword_ready"`
-	GroveDocuments int   `json:"grove_documents"`
-	Seq            int64 `json:"seq"`
-}
-
-// embedderBody is the "embedder" object of /health.
-type embedderBody struct {
-	Provider string `json:"provider"`
-	Model    string `json:"model"`
-	Dims     int    `json:"dims"`
-	Lexical  bool   `json:"lexical"`
-}
-
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	st := s.Schema.State()
-	body := healthBody{
+	body := wire.HealthResponse{
 		Status:                 "ok",
 		SyncProtocolVersion:    hypha.SyncProtocolVersion,
 		MinCompatClientVersion: hypha.MinSyncProtocolVersion,
@@ -81,7 +26,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		TeamKeyStatus:          "unknown",
 	}
 	if e := s.Embedder; e != nil {
-		body.Embedder = &embedderBody{Provider: e.Provider, Model: e.Model, Dims: e.Dims, Lexical: e.Lexical}
+		body.Embedder = &wire.Embedder{Provider: e.Provider, Model: e.Model, Dims: e.Dims, Lexical: e.Lexical}
 	}
 	if s.Health != nil {
 		body.Nodes = s.Health.NodeCount()
@@ -112,9 +57,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 				body.MCPTokenHash = &h
 			}
 		}
-		body.GroveMetrics = s.groveMetricsFor(r, grove)
+		body.GroveMetrics = groveMetricsWire(s.groveMetricsFor(r, grove))
 		if body.GroveMetrics != nil && s.Search != nil && s.Search.Index != nil {
-			vi := &vectorIndexBody{Seq: s.Search.Index.Seq()}
+			vi := &wire.VectorIndex{Seq: s.Search.Index.Seq()}
 			if idx := s.Search.Index.Vectors(); idx != nil {
 				vi.Ready, vi.GroveVectors = true, idx.GroveLen(body.GroveMetrics.GroveID)
 			}
@@ -159,4 +104,23 @@ func (s *Server) groveMetricsFor(r *http.Request, grove string) *app.GroveMetric
 		return nil
 	}
 	return m
+}
+
+// groveMetricsWire converts the app's metrics to their wire form.
+func groveMetricsWire(m *app.GroveMetrics) *wire.GroveMetrics {
+	if m == nil {
+		return nil
+	}
+	out := &wire.GroveMetrics{GroveID: m.GroveID, SyncStatus: m.SyncStatus, LastSyncAt: m.LastSyncAt,
+		PendingOperations: m.PendingOperations, GroveProjects: m.GroveProjects,
+		SyncMetrics: wire.GroveSyncMetrics{
+			OutboxQueueDepth: m.SyncMetrics.OutboxQueueDepth, LastSuccessfulSync: m.SyncMetrics.LastSuccessfulSync,
+			SyncFailuresLast24h: m.SyncMetrics.SyncFailuresLast24h, GroveDataVolumeMB: m.SyncMetrics.GroveDataVolumeMB,
+			ProjectSyncStatus: make(map[string]wire.ProjectStatus, len(m.SyncMetrics.ProjectSyncStatus)),
+			DeadLetters:       m.SyncMetrics.DeadLetters,
+		}}
+	for k, v := range m.SyncMetrics.ProjectSyncStatus {
+		out.SyncMetrics.ProjectSyncStatus[k] = wire.ProjectStatus{Status: v.Status, LastSync: v.LastSync}
+	}
+	return out
 }

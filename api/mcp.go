@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/internal/httpjson"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // MCPCaller runs one MCP method for POST /mcp/call with the access the
@@ -22,15 +24,15 @@ type MCPCaller interface {
 // mcpRoutes registers /mcp (the Streamable HTTP endpoint) and /mcp/call
 // when the server has an MCP handler. Both take the grove MCP token, a
 // Team Key, or nothing on the anonymous tier of a grove that enabled it.
-func (s *Server) mcpRoutes(mux *http.ServeMux) {
+func (s *Server) mcpRoutes(rt *httpjson.Router) {
 	s.mcpLimit = newKeyedLimiter(s.MCPRateLimit, nil)
 	s.anonLimit = newKeyedLimiter(s.MCPAnonymousRateLimit, nil)
 	s.anonAll = newKeyedLimiter(anonymousTotalFactor*s.MCPAnonymousRateLimit, nil)
 	if s.MCP != nil {
-		mux.Handle("/mcp", s.mcpGuard(s.MCP))
+		rt.Mux.Handle("/mcp", s.mcpGuard(s.MCP))
 	}
 	if s.MCPCall != nil {
-		mux.Handle("/mcp/call", s.methods(map[string]http.Handler{"POST": s.mcpGuard(http.HandlerFunc(s.handleMCPCall))}))
+		rt.Handle("POST /mcp/call", s.mcpGuard(http.HandlerFunc(s.handleMCPCall)))
 	}
 }
 
@@ -111,12 +113,12 @@ func (s *Server) mcpGuard(next http.Handler) http.Handler {
 	return s.requireSchema(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, err := s.authenticateMCP(r)
 		if err != nil {
-			if StatusOf(hypha.ErrorCode(err)) == http.StatusUnauthorized {
+			if wire.StatusOf(hypha.ErrorCode(err)) == http.StatusUnauthorized {
 				// MCP clients read this header (RFC 6750) to know a
 				// credential is wanted.
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hypha", error="invalid_token"`)
 			}
-			writeError(w, r, s.Logger, err)
+			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set(HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
@@ -124,27 +126,21 @@ func (s *Server) mcpGuard(next http.Handler) http.Handler {
 	}))
 }
 
-// mcpCallBody is the body of POST /mcp/call.
-type mcpCallBody struct {
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-}
-
 // handleMCPCall runs one tool: {"method": "myco_search", "params": {…}}
 // answers the tool's JSON result; a tool failure answers its code's status.
 func (s *Server) handleMCPCall(w http.ResponseWriter, r *http.Request) {
-	var body mcpCallBody
+	var body wire.MCPCallRequest
 	if err := readJSON(r, &body, false); err != nil {
-		writeError(w, r, s.Logger, err)
+		s.writeError(w, r, err)
 		return
 	}
 	if strings.TrimSpace(body.Method) == "" {
-		writeError(w, r, s.Logger, hypha.Errorf(hypha.EInvalid, "method is required: a tool name such as myco_search, tools/call or tools/list"))
+		s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "method is required: a tool name such as myco_search, tools/call or tools/list"))
 		return
 	}
 	out, err := s.MCPCall.Call(r.Context(), body.Method, body.Params)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

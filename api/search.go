@@ -7,11 +7,13 @@ import (
 	"strings"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/internal/httpjson"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // searchRoutes registers GET /search (reference §2.2).
-func (s *Server) searchRoutes(mux *http.ServeMux) {
-	mux.Handle("/search", s.methods(map[string]http.Handler{"GET": s.guard(groveRead, s.handleSearch)}))
+func (s *Server) searchRoutes(rt *httpjson.Router) {
+	rt.Handle("GET /search", s.guard(groveRead, s.handleSearch))
 }
 
 // handleSearch parses the worker's query parameters: q; limit (alias
@@ -21,7 +23,7 @@ func (s *Server) searchRoutes(mux *http.ServeMux) {
 // (hybrid, semantic or keyword; hybrid by default).
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if s.Search == nil {
-		writeError(w, r, s.Logger, &hypha.Error{Code: hypha.EUnavailable, Message: "search is not available on this server", RetryAfter: 30})
+		s.writeError(w, r, &hypha.Error{Code: hypha.EUnavailable, Message: "search is not available on this server", RetryAfter: 30})
 		return
 	}
 	q := r.URL.Query()
@@ -49,7 +51,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if len(sq.Types) > 32 {
-			writeError(w, r, s.Logger, hypha.Errorf(hypha.EInvalid, "at most 32 types, got %d", len(sq.Types)))
+			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "at most 32 types, got %d", len(sq.Types)))
 			return
 		}
 	}
@@ -63,19 +65,27 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<53 {
-			writeError(w, r, s.Logger, hypha.Errorf(hypha.EInvalid, "%s must be a time in epoch seconds, got %q", b.name, v))
+			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "%s must be a time in epoch seconds, got %q", b.name, wire.Clip(v)))
 			return
 		}
 		*b.dst = int64(f)
 	}
 	if len(sq.Text) > hypha.MaxSearchQueryBytes {
-		writeError(w, r, s.Logger, hypha.Errorf(hypha.ETooLarge, "the query takes %d bytes, over the %d-byte limit", len(sq.Text), hypha.MaxSearchQueryBytes))
+		s.writeError(w, r, hypha.Errorf(hypha.ETooLarge, "the query takes %d bytes, over the %d-byte limit", len(sq.Text), hypha.MaxSearchQueryBytes))
 		return
 	}
 	results, err := s.Search.Search(r.Context(), groveOf(r), sq)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	out := wire.SearchResponse{Results: results, MachineIDs: []string{}}
+	seen := map[string]bool{}
+	for _, res := range results {
+		if !seen[res.MachineID] {
+			seen[res.MachineID] = true
+			out.MachineIDs = append(out.MachineIDs, res.MachineID)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

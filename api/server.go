@@ -19,6 +19,7 @@ import (
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/internal/httpjson"
 )
 
 // DefaultMaxBodyBytes caps request bodies (a batch of 100 records of the
@@ -64,18 +65,24 @@ func (s *Server) Handler() http.Handler {
 	if s.MaxBodyBytes <= 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/health", s.methods(map[string]http.Handler{"GET": http.HandlerFunc(s.handleHealth)}))
-	s.credentialRoutes(mux)
-	s.syncRoutes(mux)
-	s.jobRoutes(mux)
-	s.reindexRoutes(mux)
-	s.searchRoutes(mux)
-	s.mcpRoutes(mux)
+	if s.Jobs == nil && s.Store != nil {
+		// A server wired without a consumer still reports its queue and
+		// manages its dead letters: those need only the store.
+		s.Jobs = app.NewJobs(s.Store, nil, s.Logger, app.JobsOptions{})
+	}
+	rt := httpjson.NewRouter(s.writeError)
+	rt.HandleFunc("GET /health", s.handleHealth)
+	s.credentialRoutes(rt)
+	s.syncRoutes(rt)
+	s.jobRoutes(rt)
+	s.reindexRoutes(rt)
+	s.searchRoutes(rt)
+	s.collectiveRoutes(rt)
+	s.mcpRoutes(rt)
 	// Unknown routes: authentication first, as on the Myco worker, so an
 	// unauthenticated caller learns nothing about which routes exist.
-	mux.Handle("/", s.guard(groveRead, s.handleNotFound))
-	return s.withRequestID(s.withAccessLog(s.withRecover(s.withBodyLimit(mux))))
+	rt.Mux.Handle("/", s.guard(groveRead, s.handleNotFound))
+	return s.withRequestID(s.withAccessLog(s.withRecover(s.withBodyLimit(rt))))
 }
 
 // Serve accepts connections on ln until Shutdown.
@@ -103,8 +110,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.Shutdown(ctx)
 }
 
+// writeError answers err (see the package function).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, s.Logger, err)
+}
+
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, s.Logger, hypha.Errorf(hypha.ENotFound, "Not found"))
+	s.writeError(w, r, hypha.Errorf(hypha.ENotFound, "Not found"))
 }
 
 // requireSchema answers 503 schema_mismatch (or unavailable) with
@@ -113,7 +125,7 @@ func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) requireSchema(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if st := s.Schema.State(); !st.OK {
-			writeError(w, r, s.Logger, hypha.Errorf(st.Code, "%s", st.Problem))
+			s.writeError(w, r, hypha.Errorf(st.Code, "%s", st.Problem))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -125,7 +137,7 @@ func (s *Server) requireSchema(next http.Handler) http.Handler {
 func (s *Server) withBodyLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.MaxBodyBytes {
-			writeError(w, r, s.Logger, hypha.Errorf(hypha.ETooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, s.MaxBodyBytes))
+			s.writeError(w, r, hypha.Errorf(hypha.ETooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, s.MaxBodyBytes))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
@@ -141,7 +153,7 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				writeError(w, r, s.Logger, fmt.Errorf("panic: %v", v))
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -48,10 +48,11 @@ func TestEnqueueRoute(t *testing.T) {
 		if status != 409 || body["code"] != "protocol_too_old_for_embed" {
 			t.Fatalf("embed without version = %d %v", status, body)
 		}
-		// Records that are not an array make an empty batch, as upstream.
-		status, _, body = e.do("POST", "/enqueue", e.auth(), map[string]any{"sync_protocol_version": 3, "records": "nope"})
-		if status != 200 || body["accepted"] != float64(0) {
-			t.Fatalf("non-array records = %d %v", status, body)
+		// Records that are not an array are refused, not taken as an
+		// empty batch: the client would believe its rows were sent.
+		for _, bad := range []any{"nope", map[string]any{}, 7, nil} {
+			status, _, body = e.do("POST", "/enqueue", e.auth(), map[string]any{"sync_protocol_version": 3, "records": bad})
+			wantError(t, status, body, 400, hypha.EInvalid)
 		}
 		for _, bad := range []string{`{"records": [`, `not json`, `{"a":1} trailing`, ``} {
 			status, _, body = e.do("POST", "/enqueue", e.auth(), bad)

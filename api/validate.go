@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // Where a person is sent to fix a Team Key. Hypha is self-hosted: there is
@@ -17,29 +18,6 @@ const (
 	estimatedDowntime = "none once the daemon has the new key: it works at once on the server that created it and within 2 s on other instances; daemons keep unsent records in their outbox meanwhile"
 )
 
-// credentialActions is the "actions" object of /validate-team-key.
-type credentialActions struct {
-	RenewURL          *string `json:"renew_url"`
-	RenewCommand      string  `json:"renew_command"`
-	SupportDocs       string  `json:"support_docs"`
-	EstimatedDowntime string  `json:"estimated_downtime"`
-}
-
-// validateAnswer is the seed's "Credential UX" answer.
-type validateAnswer struct {
-	Valid         bool              `json:"valid"`
-	ErrorType     string            `json:"error_type,omitempty"`
-	Error         string            `json:"error,omitempty"`
-	Code          string            `json:"code,omitempty"`
-	Message       string            `json:"message"`
-	TeamKeyStatus string            `json:"team_key_status"`
-	KeyID         string            `json:"key_id,omitempty"`
-	Name          string            `json:"name,omitempty"`
-	ExpiresAt     *string           `json:"expires_at,omitempty"`
-	Actions       credentialActions `json:"actions"`
-	GroveImpact   []string          `json:"grove_impact"`
-}
-
 // handleValidateTeamKey tells a caller what is wrong with its Team Key and
 // what to do: 200 valid:true for an active key; 401 for a missing, unknown,
 // expired or revoked one; 403 for a grove MCP token (a credential, but not
@@ -47,8 +25,8 @@ type validateAnswer struct {
 // the key; it is empty for unknown and revoked keys, whose holder may not
 // be entitled to learn grove names.
 func (s *Server) handleValidateTeamKey(w http.ResponseWriter, r *http.Request) {
-	ans := validateAnswer{
-		Actions:     credentialActions{RenewCommand: renewCommand, SupportDocs: supportDocs, EstimatedDowntime: estimatedDowntime},
+	ans := wire.ValidateTeamKeyResponse{
+		Actions:     wire.CredentialActions{RenewCommand: renewCommand, SupportDocs: supportDocs, EstimatedDowntime: estimatedDowntime},
 		GroveImpact: []string{},
 	}
 	fail := func(status int, errorType, keyStatus string, err error) {
@@ -70,7 +48,7 @@ func (s *Server) handleValidateTeamKey(w http.ResponseWriter, r *http.Request) {
 	}
 	check, err := s.Credentials.CheckTeamKey(r.Context(), secret)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		s.writeError(w, r, err)
 		return
 	}
 	if k := check.Key; k != nil {
