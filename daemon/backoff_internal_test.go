@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/hyphateam/hypha/wire"
 	"net/http"
 	"testing"
 	"time"
@@ -30,8 +31,8 @@ func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Duration{"7": 7 * time.Second, "": 0, "soon": 0, "-1": 0,
 		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
+		if got := wire.ParseRetryAfter(in, now); got != want {
+			t.Errorf("wire.ParseRetryAfter(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // Client speaks to the daemon of a HYPHA_HOME over its control socket.
@@ -73,7 +74,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		var eb errorBody
+		var eb wire.ErrorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Code == "" {
 			return fmt.Errorf("daemon answered %d: %s", resp.StatusCode, truncateText(string(data), 200))
 		}
@@ -172,7 +173,7 @@ func (c *Client) remote(ctx context.Context, path string) (int, json.RawMessage,
 		return 0, nil, err
 	}
 	if resp.Header.Get("X-Hypha-Remote-Status") == "" { // the daemon's own error
-		var eb errorBody
+		var eb wire.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Code != "" {
 			return 0, nil, hypha.Errorf(eb.Code, "%s", eb.Error)
 		}

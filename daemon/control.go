@@ -8,9 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/internal/httpjson"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // maxControlBody caps a request on the control socket.
@@ -33,41 +34,26 @@ const maxControlBody = 8 << 20
 //
 // Errors are {"error","code"} with a stable code (see errors.go).
 func (d *Daemon) handler() http.Handler {
-	mux := http.NewServeMux()
-	route := func(pattern string, byMethod map[string]http.HandlerFunc) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			h, ok := byMethod[r.Method]
-			if !ok {
-				allowed := make([]string, 0, len(byMethod))
-				for m := range byMethod {
-					allowed = append(allowed, m)
-				}
-				w.Header().Set("Allow", strings.Join(allowed, ", "))
-				writeError(w, hypha.Errorf(hypha.EMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
-				return
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, maxControlBody)
-			h(w, r)
-		})
-	}
-	route("/v1/status", map[string]http.HandlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) {
+	rt := httpjson.NewRouter(func(w http.ResponseWriter, _ *http.Request, err error) { writeError(w, err) })
+	route := func(pattern string, h http.HandlerFunc) { rt.Handle(pattern, h) }
+	route("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, d.Status(r.Context()))
-	}})
-	route("/v1/reload", map[string]http.HandlerFunc{"POST": func(w http.ResponseWriter, r *http.Request) {
+	})
+	route("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.Reload(r.Context()); err != nil {
 			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "groves": d.groveIDs()})
-	}})
-	route("/v1/stop", map[string]http.HandlerFunc{"POST": func(w http.ResponseWriter, r *http.Request) {
+	})
+	route("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "pid": d.Status(r.Context()).Daemon.PID})
 		d.requestStop()
-	}})
-	route("/v1/groves/{grove}/status", map[string]http.HandlerFunc{"GET": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+	})
+	route("GET /v1/groves/{grove}/status", d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		writeJSON(w, http.StatusOK, g.status(r.Context()))
-	})})
-	route("/v1/groves/{grove}/rejections", map[string]http.HandlerFunc{"GET": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+	}))
+	route("GET /v1/groves/{grove}/rejections", d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		if limit <= 0 || limit > 1000 {
 			limit = 50
@@ -78,12 +64,12 @@ func (d *Daemon) handler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"rejections": rej})
-	})})
-	route("/v1/groves/{grove}/flush", map[string]http.HandlerFunc{"POST": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+	}))
+	route("POST /v1/groves/{grove}/flush", d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		g.poke()
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-	})})
-	route("/v1/groves/{grove}/records", map[string]http.HandlerFunc{"POST": d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
+	}))
+	route("POST /v1/groves/{grove}/records", d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		var body struct {
 			Records []Write `json:"records"`
 			Force   bool    `json:"force"`
@@ -102,7 +88,7 @@ func (d *Daemon) handler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"results": res})
-	})})
+	}))
 	record := d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		table, id := r.PathValue("table"), r.PathValue("id")
 		switch r.Method {
@@ -132,7 +118,9 @@ func (d *Daemon) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, res[0])
 	})
-	route("/v1/groves/{grove}/records/{table}/{id...}", map[string]http.HandlerFunc{"GET": record, "PUT": record, "DELETE": record})
+	route("GET /v1/groves/{grove}/records/{table}/{id...}", record)
+	route("PUT /v1/groves/{grove}/records/{table}/{id...}", record)
+	route("DELETE /v1/groves/{grove}/records/{table}/{id...}", record)
 	remote := d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		path := "/search"
 		if typ := r.PathValue("type"); typ != "" {
@@ -154,12 +142,15 @@ func (d *Daemon) handler() http.Handler {
 		w.WriteHeader(status)
 		_, _ = w.Write(body)
 	})
-	route("/v1/groves/{grove}/remote/records/{type}/{id...}", map[string]http.HandlerFunc{"GET": remote})
-	route("/v1/groves/{grove}/remote/search", map[string]http.HandlerFunc{"GET": remote})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	route("GET /v1/groves/{grove}/remote/records/{type}/{id...}", remote)
+	route("GET /v1/groves/{grove}/remote/search", remote)
+	rt.Mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, hypha.Errorf(hypha.ENotFound, "no route %s %s on the daemon's control socket", r.Method, r.URL.Path))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxControlBody)
+		rt.ServeHTTP(w, r)
+	})
 }
 
 // withGrove resolves the {grove} of the path.
@@ -180,12 +171,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// errorBody is the shape of every error on the control socket.
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
 func writeError(w http.ResponseWriter, err error) {
 	code := hypha.ErrorCode(err)
 	msg := hypha.ErrorMessage(err)
@@ -199,7 +184,7 @@ func writeError(w http.ResponseWriter, err error) {
 	if s := hypha.RetryAfter(err); s > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(s))
 	}
-	writeJSON(w, statusOf(code), errorBody{Error: msg, Code: code})
+	writeJSON(w, statusOf(code), wire.ErrorBody{Error: msg, Code: code})
 }
 
 // readJSON decodes a required JSON body, keeping numbers exact.

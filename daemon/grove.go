@@ -155,7 +155,7 @@ func (g *grove) settings() (GroveConfig, string) {
 }
 
 func (g *grove) remote(cfg GroveConfig) *remote {
-	return &remote{base: cfg.ServerURL, grove: g.id, daemonID: g.d.id.DaemonID, version: g.d.opts.Version, http: g.d.http}
+	return newRemote(cfg.ServerURL, g.id, g.d.id.DaemonID, g.d.opts.Version, g.d.http)
 }
 
 // checkSchema re-reads the local schema state and reports whether the grove
@@ -226,7 +226,7 @@ func failureState(err error) (state string, status int) {
 	var re *RemoteError
 	if errors.As(err, &re) {
 		switch {
-		case re.protocolMismatch():
+		case re.ProtocolMismatch():
 			return StateProtocolPaused, re.Status
 		case re.Status == http.StatusUnauthorized || re.Status == http.StatusForbidden:
 			return StateAuthFailed, re.Status

@@ -77,7 +77,7 @@ func Connect(ctx context.Context, home Home, grove string, opts ConnectOptions) 
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	rm := &remote{base: cfg.ServerURL, grove: grove, daemonID: id.DaemonID, version: opts.Version, http: hc}
+	rm := newRemote(cfg.ServerURL, grove, id.DaemonID, opts.Version, hc)
 	ans, err := rm.connect(ctx, key, id.MachineID, schema)
 	if err != nil {
 		return nil, true, fmt.Errorf("POST %s/connect: %w", cfg.ServerURL, err)
