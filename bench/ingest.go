@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // IngestOptions configures the ingest benchmark.
@@ -48,7 +51,8 @@ func Ingest(ctx context.Context, baseURL, teamKey string, opts IngestOptions) (*
 	if opts.TextBytes <= 0 {
 		opts.TextBytes = 1000
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients * 2}, Timeout: time.Minute}
+	client := &wire.Client{BaseURL: baseURL, Token: teamKey,
+		HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients * 2}, Timeout: time.Minute}}
 	rng := rand.New(rand.NewPCG(3, 4))
 	texts := make([]string, 64)
 	for i := range texts {
@@ -58,13 +62,20 @@ func Ingest(ctx context.Context, baseURL, teamKey string, opts IngestOptions) (*
 	var bodies [][]byte
 	for lo := 0; lo < opts.Records; lo += opts.Batch {
 		var recs []map[string]any
+		var err error
 		for i := lo; i < min(lo+opts.Batch, opts.Records); i++ {
 			recs = append(recs, map[string]any{"table": "spores", "operation": "upsert", "id": fmt.Sprintf("spore-%08d", i), "machine_id": "bench-machine",
 				"content_hash": fmt.Sprintf("h%08d", i), "data": map[string]any{"project_id": "proj_" + strings.Repeat("ab", 16),
 					"agent_id": "bench", "observation_type": "discovery", "status": "active", "content": texts[i%len(texts)],
 					"created_at": 1700000000 + i, "importance": 5}})
 		}
-		b, err := json.Marshal(map[string]any{"sync_protocol_version": 3, "machine_id": "bench-machine", "records": recs})
+		raw := make([]json.RawMessage, len(recs))
+		for i, rec := range recs {
+			if raw[i], err = json.Marshal(rec); err != nil {
+				return nil, err
+			}
+		}
+		b, err := json.Marshal(wire.EnqueueRequest{SyncProtocolVersion: wire.NewInt(hypha.SyncProtocolVersion), MachineID: "bench-machine", Records: raw})
 		if err != nil {
 			return nil, err
 		}
@@ -79,7 +90,7 @@ func Ingest(ctx context.Context, baseURL, teamKey string, opts IngestOptions) (*
 		go func() {
 			defer wg.Done()
 			for body := range work {
-				if err := post(ctx, client, baseURL+"/enqueue", teamKey, body); err != nil {
+				if err := post(ctx, client, body); err != nil {
 					errc <- err
 					return
 				}
@@ -112,50 +123,34 @@ func HealthLatency(ctx context.Context, baseURL string, n int) (p50, p99 time.Du
 	if n <= 0 {
 		n = 2000
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := wire.Client{BaseURL: baseURL, HTTP: &http.Client{Timeout: 10 * time.Second}}
 	lat := make([]time.Duration, 0, n)
 	for range n {
-		req, err := http.NewRequestWithContext(ctx, "GET", baseURL+"/health", nil)
-		if err != nil {
-			return 0, 0, err
-		}
 		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
+		if _, err := client.Do(ctx, http.MethodGet, "/health", nil); err != nil {
 			return 0, 0, err
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		lat = append(lat, time.Since(t0))
-		if resp.StatusCode != http.StatusOK {
-			return 0, 0, fmt.Errorf("GET /health: %d", resp.StatusCode)
-		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return lat[len(lat)/2], lat[len(lat)*99/100], nil
 }
 
-func post(ctx context.Context, client *http.Client, url, key string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+// post sends one pre-encoded /enqueue body (encoding is kept out of the
+// timed loop) and checks that every record was accepted.
+func post(ctx context.Context, client *wire.Client, body []byte) error {
+	resp, err := client.Send(ctx, http.MethodPost, "/enqueue", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
+		return wire.ErrorOf(resp, b)
 	}
-	var out struct {
-		Rejected []any `json:"rejected"`
-	}
+	var out wire.EnqueueResponse
 	if err := json.Unmarshal(b, &out); err != nil || len(out.Rejected) > 0 {
-		return fmt.Errorf("POST %s: unexpected answer %s", url, b)
+		return fmt.Errorf("POST /enqueue: unexpected answer %s", b)
 	}
 	return nil
 }

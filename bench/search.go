@@ -31,6 +31,7 @@ import (
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/hyphateam/hypha/search"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // The groves of the search benchmark: SearchGrove holds 90 % of the
@@ -708,15 +709,9 @@ func latency(ctx context.Context, db *sqlstore.DB, emb *search.HashEmbedder, vec
 // httpSearch sends one GET /search and returns the time until its body was
 // read, and the number of results (decoded after the clock stopped).
 func httpSearch(ctx context.Context, client *http.Client, base, key, text, mode string) (time.Duration, int, error) {
-	u := base + "/search?" + url.Values{"q": {text}, "mode": {mode}, "limit": {"10"}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set(api.HeaderGrove, SearchGrove)
+	c := wire.Client{BaseURL: base, HTTP: client, Token: key, GroveID: SearchGrove}
 	t0 := time.Now()
-	resp, err := client.Do(req)
+	resp, err := c.Send(ctx, http.MethodGet, "/search?"+url.Values{"q": {text}, "mode": {mode}, "limit": {"10"}}.Encode(), nil)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -727,13 +722,9 @@ func httpSearch(ctx context.Context, client *http.Client, base, key, text, mode 
 		return 0, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("GET /search: %d %s", resp.StatusCode, body)
+		return 0, 0, wire.ErrorOf(resp, body)
 	}
-	var out struct {
-		Results []struct {
-			ID string `json:"id"`
-		} `json:"results"`
-	}
+	var out wire.SearchResponse
 	if err := json.Unmarshal(body, &out); err != nil {
 		return 0, 0, fmt.Errorf("GET /search: %w", err)
 	}
