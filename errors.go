@@ -145,3 +145,21 @@ func (e *ConflictError) Error() string {
 	}
 	return fmt.Sprintf("conflict on %q: expected version %d but found %d (updated by another writer)", e.Key, e.Expected, e.Actual)
 }
+
+// MaxEcho is the most of a client's own input an error message repeats
+// back; see Clip.
+const MaxEcho = 80
+
+// Clip shortens a client-supplied value for an error message: at most
+// MaxEcho bytes (cut on a character boundary) and an ellipsis, so an error
+// never echoes an unbounded value back.
+func Clip(s string) string {
+	if len(s) <= MaxEcho {
+		return s
+	}
+	cut := MaxEcho
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}

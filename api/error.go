@@ -16,6 +16,9 @@ import (
 // wait) so daemons keep their outbox and come back later.
 const retryAfterSeconds = 5
 
+// maxErrorMessage bounds the message of an error answer.
+const maxErrorMessage = 2048
+
 // writeError answers with the error's code and the status wire.StatusOf
 // gives it. Internal errors are logged here, once, and their details never
 // reach the client.
@@ -36,6 +39,15 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 			secs = retryAfterSeconds
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	if len(msg) > maxErrorMessage {
+		// A safety net: messages quote client input clipped, but never
+		// let one grow without bound.
+		cut := maxErrorMessage
+		for cut > 0 && msg[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		msg = msg[:cut] + "…"
 	}
 	body := wire.ErrorBody{Error: msg, Code: code}
 	var he *hypha.Error

@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/app"
@@ -82,7 +84,7 @@ func (s *Server) Handler() http.Handler {
 	// Unknown routes: authentication first, as on the Myco worker, so an
 	// unauthenticated caller learns nothing about which routes exist.
 	rt.Mux.Handle("/", s.guard(groveRead, s.handleNotFound))
-	return s.withRequestID(s.withAccessLog(s.withRecover(s.withBodyLimit(rt))))
+	return s.withRequestID(s.withAccessLog(s.withRecover(s.withBodyLimit(s.withStorableURL(rt)))))
 }
 
 // Serve accepts connections on ln until Shutdown.
@@ -144,6 +146,30 @@ func (s *Server) withBodyLimit(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// withStorableURL refuses a path or query value holding bytes no engine
+// can store or compare alike (NUL, invalid UTF-8) with 400 invalid, before
+// any route sees it: SQLite would store them and PostgreSQL refuse them, so
+// without this the two engines would answer such a request differently.
+func (s *Server) withStorableURL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !storable(r.URL.Path) {
+			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "the path holds a NUL byte or invalid UTF-8"))
+			return
+		}
+		for k, vs := range r.URL.Query() {
+			for _, v := range append(vs, k) {
+				if !storable(v) {
+					s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "query parameter %q holds a NUL byte or invalid UTF-8", hypha.Clip(strings.ToValidUTF8(k, "?"))))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // withRecover turns a panic into a logged 500 with a JSON body.
 func (s *Server) withRecover(next http.Handler) http.Handler {

@@ -73,20 +73,6 @@ type ErrorBody struct {
 // sync protocol version.
 func IsProtocolCode(code string) bool { return strings.HasPrefix(code, "protocol_") }
 
-// MaxEcho is the most of a client's own input an error message repeats
-// back; see Clip.
-const MaxEcho = 80
-
-// Clip shortens a client-supplied value for an error message: at most
-// MaxEcho bytes (on a character boundary) and an ellipsis, so an error
-// never echoes an unbounded value back.
-func Clip(s string) string {
-	if len(s) <= MaxEcho {
-		return s
-	}
-	cut := MaxEcho
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+// Clip shortens a client-supplied value for an error message (see
+// hypha.Clip).
+func Clip(s string) string { return hypha.Clip(s) }

@@ -236,7 +236,7 @@ func (q *queries) FindRecord(ctx context.Context, key hypha.RecordKey) (*hypha.R
 		if err := rows.Err(); err != nil {
 			return nil, q.db.wrap(err, "find "+t.Name)
 		}
-		return nil, hypha.Errorf(hypha.ENotFound, "no %s record %q", t.Name, key.ID)
+		return nil, hypha.Errorf(hypha.ENotFound, "no %s record %q", t.Name, hypha.Clip(key.ID))
 	}
 	vals := make([]any, s.perRow)
 	ptrs := make([]any, s.perRow)

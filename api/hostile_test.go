@@ -1,0 +1,49 @@
+package api_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hyphateam/hypha"
+)
+
+// TestHostile_PathAndQueryBytes: a NUL or invalid UTF-8 in a path or a
+// query value is a clear 400 on both engines, before any store sees it.
+func TestHostile_PathAndQueryBytes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		e := newEnv(t, engine, withSearch)
+		for _, p := range []string{
+			"/records/spores/a%00b",
+			"/records/spores/a%FFb",
+			"/records/spores/x?machine_id=m%00",
+			"/manifest?table=spores&machine_id=m%00",
+			"/manifest?table=spores&machine_id=%C3%28",
+			"/sync-summary?machine_id=%00",
+			"/search?q=a%00",
+			"/members/m%00",
+			"/dlq?limit=1%00",
+			"/manifest?ta%00ble=spores",
+		} {
+			method := "GET"
+			if strings.HasPrefix(p, "/members/") {
+				method = "DELETE"
+			}
+			status, _, body := e.do(method, p, e.auth(), nil)
+			wantError(t, status, body, http.StatusBadRequest, hypha.EInvalid)
+		}
+	})
+}
+
+// TestHostile_NotFoundEchoIsBounded: a 404 never repeats an unbounded id.
+func TestHostile_NotFoundEchoIsBounded(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		e := newEnv(t, engine, withSearch)
+		long := strings.Repeat("x", 100_000)
+		status, _, raw := e.doRaw("GET", "/records/spores/"+url.PathEscape(long), e.auth(), nil)
+		if status != http.StatusNotFound || len(raw) > 1024 {
+			t.Fatalf("GET a 100 KB id = %d with a %d-byte answer: %.200s", status, len(raw), raw)
+		}
+	})
+}
