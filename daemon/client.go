@@ -132,18 +132,14 @@ func (c *Client) Delete(ctx context.Context, grove, table, id string, data map[s
 
 // Write applies writes in grove in one transaction.
 func (c *Client) Write(ctx context.Context, grove string, writes []Write, force bool) ([]WriteResult, error) {
-	var out struct {
-		Results []WriteResult `json:"results"`
-	}
-	err := c.do(ctx, http.MethodPost, grovePath(grove)+"/records", map[string]any{"records": writes, "force": force}, &out)
+	var out WriteResponse
+	err := c.do(ctx, http.MethodPost, grovePath(grove)+"/records", WriteRequest{Records: writes, Force: force}, &out)
 	return out.Results, err
 }
 
 // Get returns this machine's local record.
 func (c *Client) Get(ctx context.Context, grove, table, id string) (*LocalRecord, error) {
-	var out struct {
-		Record *LocalRecord `json:"record"`
-	}
+	var out RecordResponse
 	return out.Record, c.do(ctx, http.MethodGet, recordPath(grove, table, id), nil, &out)
 }
 
@@ -183,9 +179,7 @@ func (c *Client) remote(ctx context.Context, path string) (int, json.RawMessage,
 
 // Rejections lists the latest records the server refused in grove.
 func (c *Client) Rejections(ctx context.Context, grove string, limit int) ([]Rejection, error) {
-	var out struct {
-		Rejections []Rejection `json:"rejections"`
-	}
+	var out RejectionsResponse
 	return out.Rejections, c.do(ctx, http.MethodGet, grovePath(grove)+"/rejections?limit="+strconv.Itoa(limit), nil, &out)
 }
 
@@ -201,9 +195,7 @@ func (c *Client) Reload(ctx context.Context) error {
 
 // Stop asks the daemon to stop and returns its pid.
 func (c *Client) Stop(ctx context.Context) (int, error) {
-	var out struct {
-		PID int `json:"pid"`
-	}
+	var out OKResponse
 	return out.PID, c.do(ctx, http.MethodPost, "/v1/stop", nil, &out)
 }
 

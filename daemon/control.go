@@ -44,10 +44,10 @@ func (d *Daemon) handler() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "groves": d.groveIDs()})
+		writeJSON(w, http.StatusOK, OKResponse{OK: true, Groves: d.groveIDs()})
 	})
 	route("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "pid": d.Status(r.Context()).Daemon.PID})
+		writeJSON(w, http.StatusOK, OKResponse{OK: true, PID: d.Status(r.Context()).Daemon.PID})
 		d.requestStop()
 	})
 	route("GET /v1/groves/{grove}/status", d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
@@ -63,17 +63,14 @@ func (d *Daemon) handler() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"rejections": rej})
+		writeJSON(w, http.StatusOK, RejectionsResponse{Rejections: rej})
 	}))
 	route("POST /v1/groves/{grove}/flush", d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		g.poke()
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		writeJSON(w, http.StatusOK, OKResponse{OK: true})
 	}))
 	route("POST /v1/groves/{grove}/records", d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
-		var body struct {
-			Records []Write `json:"records"`
-			Force   bool    `json:"force"`
-		}
+		var body WriteRequest
 		if err := readJSON(r, &body); err != nil {
 			writeError(w, err)
 			return
@@ -87,7 +84,7 @@ func (d *Daemon) handler() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"results": res})
+		writeJSON(w, http.StatusOK, WriteResponse{Results: res})
 	}))
 	record := d.withGrove(func(w http.ResponseWriter, r *http.Request, g *grove) {
 		table, id := r.PathValue("table"), r.PathValue("id")
@@ -98,7 +95,7 @@ func (d *Daemon) handler() http.Handler {
 				writeError(w, err)
 				return
 			}
-			writeJSON(w, http.StatusOK, map[string]any{"record": rec})
+			writeJSON(w, http.StatusOK, RecordResponse{Record: rec})
 			return
 		case http.MethodPut, http.MethodDelete:
 		}
