@@ -104,7 +104,7 @@ func (t *MCPToken) EffectiveStatus(now int64) string {
 const (
 	MCPTokenPrefix       = "mcp_token:"        // + grove_id ":" daemon_id → MCPToken
 	MCPTokenDigestPrefix = "mcp_token_digest:" // + digest → {grove_id, daemon_id}
-	ConnectLimitPrefix   = "connect_rl:"       // + grove_id ":" daemon_id → the /connect rate-limit slot
+	ConnectLimitPrefix   = "connect_rl:"       // + grove_id ":" daemon_id → the /connect rate-limit counter
 )
 
 // MCPTokenKey is the KV key of the token of one daemon in one grove. Grove

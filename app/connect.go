@@ -33,10 +33,14 @@ type ConnectResult struct {
 }
 
 // Connect registers a daemon's machine in a grove and mints the daemon a
-// fresh MCP token, retiring its previous one. One daemon may connect to
-// one grove at most once per ConnectInterval; a second call inside it is
-// rate_limited with the seconds left and changes nothing. Rejected calls
-// write nothing.
+// fresh MCP token, retiring its previous one at once (a daemon connecting
+// again has restarted, and the old process is gone).
+//
+// A daemon calls /connect at most once a minute per grove, but a restart
+// calls it again at once and must not be left without a token: so up to
+// ConnectLimit calls per ConnectInterval per (grove, daemon) succeed, and
+// only calls beyond are rate_limited (with the seconds until the window
+// ends). Rejected calls write nothing.
 func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*ConnectResult, error) {
 	req.MachineID = strings.TrimSpace(req.MachineID)
 	if req.MachineID == "" {
@@ -70,7 +74,7 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 		}
 	}
 	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID}
-	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
+	err := c.retryConflicts(ctx, func(tx hypha.Queries) error {
 		if err := c.takeConnectSlot(ctx, tx, req.GroveID, req.DaemonID); err != nil {
 			return err
 		}
@@ -96,21 +100,62 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 	return res, nil
 }
 
-// takeConnectSlot creates the rate-limit entry of (grove, daemon), which
-// lives ConnectInterval; an existing one is rate_limited.
+// retryConflicts runs fn in a transaction, again (up to three times in
+// all) when it fails on a compare-and-set another process won: the next
+// run reads what that process wrote.
+func (c *Credentials) retryConflicts(ctx context.Context, fn func(tx hypha.Queries) error) error {
+	var err error
+	for range 3 {
+		err = c.store.InTx(ctx, fn)
+		var ce *hypha.ConflictError
+		if !errors.As(err, &ce) {
+			return err
+		}
+	}
+	return err
+}
+
+// connectCount is the rate-limit entry of (grove, daemon): the calls made
+// in the window that started with the first of them.
+type connectCount struct {
+	N     int   `json:"n"`
+	Since int64 `json:"since"`
+}
+
+// takeConnectSlot counts one /connect of (grove, daemon) in the current
+// window (ConnectInterval from the first call, the entry's TTL) and
+// refuses the call, rate_limited, when the window already holds
+// ConnectLimit calls. A concurrent call of the same daemon makes the
+// count's compare-and-set fail with *hypha.ConflictError; Connect runs
+// again.
 func (c *Credentials) takeConnectSlot(ctx context.Context, tx hypha.Queries, groveID, daemonID string) error {
 	key := hypha.ConnectLimitPrefix + groveID + ":" + daemonID
-	val, _ := json.Marshal(map[string]int64{"at": c.now()})
-	zero := int64(0)
-	_, err := tx.KVPut(ctx, key, val, hypha.KVPutOptions{TTL: c.opts.ConnectInterval, IfVersion: &zero})
-	var ce *hypha.ConflictError
-	if !errors.As(err, &ce) {
+	now := c.now()
+	e, err := tx.KVGet(ctx, key)
+	if hypha.ErrorCode(err) == hypha.ENotFound {
+		val, _ := json.Marshal(connectCount{N: 1, Since: now})
+		zero := int64(0)
+		_, err := tx.KVPut(ctx, key, val, hypha.KVPutOptions{TTL: c.opts.ConnectInterval, IfVersion: &zero})
 		return err
 	}
-	wait := int64(c.opts.ConnectInterval / time.Second)
-	if e, gerr := tx.KVGet(ctx, key); gerr == nil && e.ExpiresAt > 0 {
-		wait = e.ExpiresAt - c.now()
+	if err != nil {
+		return err
 	}
-	return hypha.RateLimitedf(int(wait), "daemon %q connected to grove %q less than %d s ago; retry in %d s (one /connect per grove and daemon every %d s)",
-		daemonID, groveID, int64(c.opts.ConnectInterval/time.Second), max(wait, 1), int64(c.opts.ConnectInterval/time.Second))
+	var cnt connectCount
+	if json.Unmarshal(e.Value, &cnt) != nil || cnt.N < 1 {
+		cnt.N = 1 // an entry of an older version: one call
+	}
+	window := int64((c.opts.ConnectInterval + time.Second - 1) / time.Second)
+	left := max(e.ExpiresAt-now, 1)
+	if e.ExpiresAt == 0 {
+		left = window
+	}
+	if cnt.N >= c.opts.ConnectLimit {
+		return hypha.RateLimitedf(int(left), "daemon %q called /connect for grove %q %d times in %d s; retry in %d s (at most %d calls per grove and daemon every %d s; a daemon needs one a minute)",
+			daemonID, groveID, cnt.N, window, left, c.opts.ConnectLimit, window)
+	}
+	cnt.N++
+	val, _ := json.Marshal(cnt)
+	_, err = tx.KVPut(ctx, key, val, hypha.KVPutOptions{TTL: time.Duration(left) * time.Second, IfVersion: &e.Version})
+	return err
 }

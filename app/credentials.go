@@ -31,6 +31,7 @@ const (
 	DefaultMCPTokenTTL     = 30 * 24 * time.Hour
 	DefaultRefreshInterval = 2 * time.Second
 	DefaultConnectInterval = time.Minute
+	DefaultConnectLimit    = 10
 	// missRefreshAfter bounds how often an unknown Team-Key-shaped secret
 	// makes the cache reload, so a key just created by another process
 	// (`hypha token create-team-key`, another instance) works at once
@@ -49,8 +50,12 @@ type CredentialsOptions struct {
 	// change made by another instance or by the CLI is seen here.
 	RefreshInterval time.Duration
 	// ConnectInterval is the /connect rate-limit window per (grove,
-	// daemon) (default 1 minute).
+	// daemon) (default 1 minute), and ConnectLimit how many calls it
+	// allows (default 10): a daemon restarting calls /connect again within
+	// the minute and must get a token; only a caller far over the daemons'
+	// one-a-minute rule is refused.
 	ConnectInterval time.Duration
+	ConnectLimit    int
 	Logger          *slog.Logger
 }
 
@@ -95,6 +100,9 @@ func NewCredentials(store hypha.Store, opts CredentialsOptions) *Credentials {
 	}
 	if opts.ConnectInterval <= 0 {
 		opts.ConnectInterval = DefaultConnectInterval
+	}
+	if opts.ConnectLimit <= 0 {
+		opts.ConnectLimit = DefaultConnectLimit
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

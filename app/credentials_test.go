@@ -294,27 +294,6 @@ func TestCredentials_MCPTokens(t *testing.T) {
 	})
 }
 
-func TestCredentials_ConnectRateLimit(t *testing.T) {
-	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
-		ctx := context.Background()
-		c := app.NewCredentials(db, app.CredentialsOptions{})
-		req := app.ConnectRequest{GroveID: "g1", MachineID: "m1", DaemonID: "gd-1"}
-		if _, err := c.Connect(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(45 * time.Second)
-		_, err := c.Connect(ctx, req)
-		wantCode(t, err, hypha.ERateLimited)
-		if got := hypha.RetryAfter(err); got != 15 {
-			t.Fatalf("RetryAfter = %d, want 15", got)
-		}
-		clock.Advance(15 * time.Second)
-		if _, err := c.Connect(ctx, req); err != nil {
-			t.Fatalf("after the window: %v", err)
-		}
-	})
-}
-
 func TestAgo(t *testing.T) {
 	tests := []struct {
 		secs int64

@@ -48,7 +48,8 @@ type Config struct {
 	EmbeddingBatchChars int64         `key:"embedding_batch_chars" env:"HYPHA_EMBEDDING_BATCH_CHARS" help:"most characters (UTF-16 units) per embeddings request, so uneven texts cannot overflow the model's context (embedder openai)"`
 	// The /connect rate limit of the server, and the global daemon: see
 	// daemon.go, init.go and record.go.
-	ConnectInterval       time.Duration `key:"connect_interval" env:"HYPHA_CONNECT_INTERVAL" help:"server: the least time between two /connect calls of one daemon in one grove (429 with Retry-After inside it)"`
+	ConnectInterval       time.Duration `key:"connect_interval" env:"HYPHA_CONNECT_INTERVAL" help:"server: the /connect rate-limit window of one daemon in one grove (see connect_limit)"`
+	ConnectLimit          int64         `key:"connect_limit" env:"HYPHA_CONNECT_LIMIT" help:"server: most /connect calls of one daemon in one grove per connect_interval; beyond, 429 with Retry-After (daemons need one a minute, a restart one more)"`
 	Home                  string        `key:"home" env:"HYPHA_HOME" help:"this machine's Hypha directory with its groves and the daemon's socket (default ~/.hypha)"`
 	DaemonPollInterval    time.Duration `key:"daemon_poll_interval" env:"HYPHA_DAEMON_POLL_INTERVAL" help:"daemon: how often each grove polls the server's /health for token rotation and the protocol window"`
 	DaemonFlushInterval   time.Duration `key:"daemon_flush_interval" env:"HYPHA_DAEMON_FLUSH_INTERVAL" help:"daemon: how often an idle grove looks at its outbox (a local write through the daemon flushes at once)"`
@@ -78,6 +79,7 @@ func DefaultConfig() Config {
 		EmbeddingBatchChars: search.DefaultOpenAIBatchUnits,
 
 		ConnectInterval:       time.Minute,
+		ConnectLimit:          10,
 		DaemonPollInterval:    5 * time.Second,
 		DaemonFlushInterval:   time.Second,
 		DaemonConnectInterval: time.Minute,

@@ -34,7 +34,7 @@ at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
 	}
-	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "connect_interval", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "connect_interval", "connect_limit", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
 		"embedder", "embedding_url", "embedding_model", "embedding_dimensions", "embedding_api_key_env", "embedding_api_key_file",
 		"embedding_timeout", "embedding_batch_size", "embedding_batch_chars"} {
 		addConfigFlag(cmd.Flags(), k)

@@ -266,7 +266,8 @@ type firstRun struct {
 // for serve, starts their background refresh, and creates the first Team
 // Key when the database has none. stop ends the background work.
 func (m *Main) startCredentials(ctx context.Context, db *sqlstore.DB, schema *app.SchemaWatcher) (*app.Credentials, *app.Health, *firstRun, func()) {
-	creds := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: m.Config.MCPTokenTTL, ConnectInterval: m.Config.ConnectInterval, Logger: m.Logger})
+	creds := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: m.Config.MCPTokenTTL, ConnectInterval: m.Config.ConnectInterval,
+		ConnectLimit: int(m.Config.ConnectLimit), Logger: m.Logger})
 	health := &app.Health{Store: db, Logger: m.Logger}
 	var first *firstRun
 	if schema.State().OK {
