@@ -162,11 +162,12 @@ func baseURL(r *http.Request) string {
 
 func (s *Server) handleRotateMCP(w http.ResponseWriter, r *http.Request) {
 	grove := groveOf(r)
-	n, err := s.Credentials.RotateGroveTokens(r.Context(), grove)
+	rot, err := s.Credentials.RotateGroveTokens(r.Context(), grove)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
+	n := rot.Revoked
 	// Myco's worker answered {"token": "<new token>"}; Hypha's tokens are
 	// per daemon, so there is no single new token: each daemon sees its
 	// mcp_token_hash become null on /health and calls /connect again.

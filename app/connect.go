@@ -15,8 +15,8 @@ import (
 type ConnectRequest struct {
 	GroveID   string
 	MachineID string
-	// DaemonID is the global daemon's id; "" derives "machine:<machine_id>"
-	// (a Myco daemon that predates groves).
+	// DaemonID is the global daemon's id. "" is a client that names no
+	// daemon (Myco's daemon today): it gets the grove's shared token.
 	DaemonID            string
 	PackageVersion      string
 	SchemaVersion       *int64
@@ -26,15 +26,32 @@ type ConnectRequest struct {
 
 // ConnectResult is what /connect answers besides the protocol window.
 type ConnectResult struct {
-	GroveID  string
+	GroveID string
+	// DaemonID is the daemon the token belongs to: the caller's, or
+	// SharedDaemonID for the shared token.
 	DaemonID string
-	Token    *MintedToken
-	Config   map[string]string
+	// Token is the MCP token handed out. Token.Record.TokenHash is what
+	// /health shows as mcp_token_hash for it: the hex SHA-256 fingerprint
+	// of a daemon's own token, Myco's 8-hex LegacyTokenHash of the shared
+	// token.
+	Token *MintedToken
+	// Shared says Token is the grove's shared token (the caller named no
+	// daemon): every such caller gets the same one until it is rotated or
+	// expires.
+	Shared bool
+	Config map[string]string
 }
 
-// Connect registers a daemon's machine in a grove and mints the daemon a
-// fresh MCP token, retiring its previous one at once (a daemon connecting
-// again has restarted, and the old process is gone).
+// Connect registers a daemon's machine in a grove and hands it an MCP
+// token.
+//
+//   - A daemon that names itself gets a fresh token of its own; its
+//     previous one is retired at once (a daemon connecting again has
+//     restarted, and the old process is gone).
+//   - A client that names no daemon gets the grove's shared token, minted
+//     the first time (and after a rotation, revocation or expiry) and the
+//     same for every such client meanwhile. Its node is registered under
+//     the daemon id "machine:<machine_id>".
 //
 // A daemon calls /connect at most once a minute per grove, but a restart
 // calls it again at once and must not be left without a token: so up to
@@ -55,17 +72,20 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 	if err := hypha.ValidateGroveID(req.GroveID); err != nil {
 		return nil, err
 	}
-	if req.DaemonID == "" {
-		// A daemon that names itself not (Myco's today) is known by its
-		// machine; spaces would make an invalid daemon id.
-		req.DaemonID = "machine:" + strings.Map(func(r rune) rune {
+	shared := req.DaemonID == ""
+	// nodeDaemon names the caller in the node table and the rate limit.
+	nodeDaemon := req.DaemonID
+	if shared {
+		// A client that names no daemon is known by its machine; spaces
+		// would make an invalid daemon id.
+		nodeDaemon = "machine:" + strings.Map(func(r rune) rune {
 			if unicode.IsSpace(r) || unicode.IsControl(r) {
 				return '_'
 			}
 			return r
 		}, req.MachineID)
 	}
-	if err := ValidateDaemonID(req.DaemonID); err != nil {
+	if err := ValidateDaemonID(nodeDaemon); err != nil {
 		return nil, err
 	}
 	if v := req.SyncProtocolVersion; v != nil {
@@ -73,21 +93,31 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 			return nil, CheckProtocol(int(max(min(*v, 1<<31-1), -1<<31)))
 		}
 	}
-	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID}
+	if shared && c.opts.ServerKey == nil {
+		return nil, errNoServerKey(req.GroveID)
+	}
+	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID, Shared: shared}
+	if shared {
+		res.DaemonID = SharedDaemonID
+	}
 	err := c.retryConflicts(ctx, func(tx hypha.Queries) error {
-		if err := c.takeConnectSlot(ctx, tx, req.GroveID, req.DaemonID); err != nil {
+		if err := c.takeConnectSlot(ctx, tx, req.GroveID, nodeDaemon); err != nil {
 			return err
 		}
 		if _, err := tx.EnsureGrove(ctx, &hypha.Grove{ID: req.GroveID, Name: req.GroveID}); err != nil {
 			return err
 		}
-		if err := tx.UpsertNode(ctx, &hypha.Node{GroveID: req.GroveID, MachineID: req.MachineID, DaemonID: req.DaemonID,
+		if err := tx.UpsertNode(ctx, &hypha.Node{GroveID: req.GroveID, MachineID: req.MachineID, DaemonID: nodeDaemon,
 			PackageVersion: req.PackageVersion, SchemaVersion: req.SchemaVersion, SyncProtocolVersion: req.SyncProtocolVersion,
 			LastSeen: c.now()}); err != nil {
 			return err
 		}
 		var err error
-		res.Token, err = c.mint(ctx, tx, req.GroveID, req.DaemonID, "", req.TeamKeyID, 0)
+		if shared {
+			res.Token, err = c.sharedToken(ctx, tx, req.GroveID)
+		} else {
+			res.Token, err = c.mint(ctx, tx, req.GroveID, req.DaemonID, "", req.TeamKeyID, 0)
+		}
 		return err
 	})
 	if err != nil {

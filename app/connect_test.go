@@ -27,7 +27,7 @@ func mustAuth(t *testing.T, c *app.Credentials, token string) *hypha.Principal {
 func TestCredentials_ConnectRestarts(t *testing.T) {
 	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
 		ctx := context.Background()
-		c := app.NewCredentials(db, app.CredentialsOptions{})
+		c := app.NewCredentials(db, app.CredentialsOptions{ServerKey: newKey(t)})
 		req := app.ConnectRequest{GroveID: "g1", MachineID: "m1", DaemonID: "gd-1", PackageVersion: "1"}
 		var prev *app.ConnectResult
 		for i := range app.DefaultConnectLimit {
@@ -73,6 +73,19 @@ func TestCredentials_ConnectRestarts(t *testing.T) {
 			t.Fatalf("after the window: %v", err)
 		}
 
+		// Clients without a daemon id are counted by machine and get the
+		// same shared token every time.
+		var shared string
+		for i := range app.DefaultConnectLimit {
+			res := legacyConnect(t, c, "g1", "old laptop")
+			if i > 0 && res.Token.Token != shared {
+				t.Fatal("a legacy client restarting got another shared token")
+			}
+			shared = res.Token.Token
+		}
+		_, err = c.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "old laptop"})
+		wantCode(t, err, hypha.ERateLimited)
+		legacyConnect(t, c, "g1", "new laptop")
 	})
 }
 

@@ -34,7 +34,7 @@ at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
 	}
-	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "connect_interval", "connect_limit", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "server_key_file", "connect_interval", "connect_limit", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
 		"embedder", "embedding_url", "embedding_model", "embedding_dimensions", "embedding_api_key_env", "embedding_api_key_file",
 		"embedding_timeout", "embedding_batch_size", "embedding_batch_chars"} {
 		addConfigFlag(cmd.Flags(), k)
@@ -54,6 +54,15 @@ func (m *Main) serve(ctx context.Context) error {
 // serveStore runs the server on an open store until ctx ends.
 func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) error {
 	log := m.Logger
+	key, err := m.loadServerKey(ctx, db)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		log.Warn("no server key: clients that send no X-Daemon-ID get no MCP token from /connect; set server_key_file or HYPHA_SERVER_KEY (shared by every server on this database)")
+	} else {
+		log.Info("server key loaded", "key_id", key.ID())
+	}
 	embedder, err := m.newEmbedder()
 	if err != nil {
 		return err
@@ -104,7 +113,7 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	}
 	// After listen succeeded, so a first Team Key is never created by a
 	// start that fails and so never gets printed.
-	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
+	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher, key)
 	defer stopCreds()
 	v, _ := buildInfo()
 	// The cloud MCP server, on the same port: /mcp and /mcp/call.
