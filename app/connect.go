@@ -104,6 +104,21 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 		if err := c.takeConnectSlot(ctx, tx, req.GroveID, nodeDaemon); err != nil {
 			return err
 		}
+		// The key was checked in memory; check it again here, so a key
+		// revoked (with its tokens) on another server a moment ago cannot
+		// mint a token the revocation missed.
+		if req.TeamKeyID != "" {
+			k, err := tx.FindTeamKeyByID(ctx, req.TeamKeyID)
+			if hypha.ErrorCode(err) == hypha.ENotFound {
+				return hypha.Errorf(hypha.EUnauthorized, "Invalid Team key")
+			}
+			if err != nil {
+				return err
+			}
+			if err := c.teamKeyUsable(k); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.EnsureGrove(ctx, &hypha.Grove{ID: req.GroveID, Name: req.GroveID}); err != nil {
 			return err
 		}

@@ -111,3 +111,83 @@ func TestCredentials_ConnectLimitOption(t *testing.T) {
 		}
 	})
 }
+
+// TestCredentials_RevokeTeamKeyRevokesItsTokens: revoking a Team Key
+// revokes at once every MCP token minted through it, everywhere, and
+// nothing else; the grove's shared token is not tied to a key.
+func TestCredentials_RevokeTeamKeyRevokesItsTokens(t *testing.T) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
+		ctx := context.Background()
+		opts := app.CredentialsOptions{ServerKey: newKey(t)}
+		a, b := app.NewCredentials(db, opts), app.NewCredentials(db, opts)
+		_, keyA, err := a.CreateTeamKey(ctx, "alice", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, keyB, err := a.CreateTeamKey(ctx, "bob", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		connect := func(grove, daemon, keyID string) *app.MintedToken {
+			t.Helper()
+			res, err := a.Connect(ctx, app.ConnectRequest{GroveID: grove, MachineID: "m-" + daemon, DaemonID: daemon, TeamKeyID: keyID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.Token
+		}
+		a1, a2, b1 := connect("g1", "gd-a1", keyA.ID), connect("g2", "gd-a2", keyA.ID), connect("g1", "gd-b1", keyB.ID)
+		named, err := a.CreateNamedMCPToken(ctx, "g1", "cursor", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared := legacyConnect(t, a, "g1", "old") // through no key in particular
+		for _, tok := range []string{a1.Token, a2.Token, b1.Token, named.Token, shared.Token.Token} {
+			mustAuth(t, b, tok) // b remembers their digest entries
+		}
+
+		k, n, err := a.RevokeTeamKey(ctx, keyA.ID)
+		if err != nil || n != 2 || k.EffectiveStatus(time.Now().Unix()) != hypha.StatusRevoked {
+			t.Fatalf("RevokeTeamKey = %+v, %d, %v", k, n, err)
+		}
+		for _, c := range []*app.Credentials{a, b} {
+			for _, tok := range []string{a1.Token, a2.Token} {
+				_, err := c.Authenticate(ctx, tok)
+				wantCode(t, err, hypha.EUnauthorized)
+			}
+			for _, tok := range []string{b1.Token, named.Token, shared.Token.Token} {
+				mustAuth(t, c, tok)
+			}
+		}
+		// This server's copies changed at once.
+		if a.TokenHash(ctx, "g1", "gd-a1") != "" || a.TokenHash(ctx, "g2", "gd-a2") != "" || a.TokenHash(ctx, "g1", "gd-b1") == "" {
+			t.Fatal("fingerprints after the revocation are wrong")
+		}
+		if got := a.GrovesUsingTeamKey(ctx, keyA.ID); len(got) != 0 {
+			t.Fatalf("groves still using the revoked key: %v", got)
+		}
+		list, err := a.ListCredentials(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list {
+			if c.TeamKeyID == keyA.ID && c.Status != hypha.StatusRevoked {
+				t.Fatalf("%+v is still %s", c, c.Status)
+			}
+		}
+		// The revoked key mints nothing more, even on a server whose copy
+		// of the keys is not reloaded yet, and the refusal writes nothing.
+		_, err = b.Connect(ctx, app.ConnectRequest{GroveID: "g3", MachineID: "m", DaemonID: "gd-a1", TeamKeyID: keyA.ID})
+		wantCode(t, err, hypha.ETokenRevoked)
+		if nodes, _ := db.ListNodes(ctx, "g3"); len(nodes) != 0 {
+			t.Fatalf("a refused connect registered %+v", nodes)
+		}
+		// Through RevokeCredential too (the CLI's and the API's path).
+		if kind, err := a.RevokeCredential(ctx, keyB.ID); err != nil || kind != hypha.CredentialTeamKey {
+			t.Fatal(kind, err)
+		}
+		_, err = b.Authenticate(ctx, b1.Token)
+		wantCode(t, err, hypha.EUnauthorized)
+		mustAuth(t, b, shared.Token.Token)
+	})
+}

@@ -103,17 +103,50 @@ func (c *Credentials) revokeToken(ctx context.Context, tx hypha.Queries, key str
 	return t, nil
 }
 
-// RevokeTeamKey revokes one Team Key; revoking it again changes nothing.
-func (c *Credentials) RevokeTeamKey(ctx context.Context, id string) (*hypha.TeamKey, error) {
-	if err := c.store.RevokeTeamKey(ctx, id, c.now()); err != nil {
-		return nil, err
-	}
-	k, err := c.store.FindTeamKeyByID(ctx, id)
+// revokeTokens revokes, in tx, every live token for which match is true.
+func (c *Credentials) revokeTokens(ctx context.Context, tx hypha.Queries, match func(t cachedToken) bool) ([]*hypha.MCPToken, error) {
+	var revoked []*hypha.MCPToken
+	err := listTokens(ctx, tx, hypha.MCPTokenPrefix, func(key string, version int64, t cachedToken) error {
+		if t.RevokedAt != 0 || !match(t) {
+			return nil
+		}
+		r, err := c.revokeToken(ctx, tx, key, version)
+		if r != nil {
+			revoked = append(revoked, r)
+		}
+		return err
+	})
+	return revoked, err
+}
+
+// RevokeTeamKey revokes one Team Key and, in the same transaction, every
+// MCP token minted through it by /connect (MCPToken.TeamKeyID), so whoever
+// held the key loses the grove access it got with it at once. The groves'
+// shared tokens are not tied to a key and stay: rotate a grove's tokens to
+// replace its shared token. Revoking a revoked key again revokes what is
+// left. It returns the key and how many tokens it revoked.
+func (c *Credentials) RevokeTeamKey(ctx context.Context, id string) (*hypha.TeamKey, int, error) {
+	var k *hypha.TeamKey
+	var revoked []*hypha.MCPToken
+	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
+		if err := tx.RevokeTeamKey(ctx, id, c.now()); err != nil {
+			return err
+		}
+		var err error
+		if k, err = tx.FindTeamKeyByID(ctx, id); err != nil {
+			return err
+		}
+		revoked, err = c.revokeTokens(ctx, tx, func(t cachedToken) bool { return t.TeamKeyID == id })
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	c.cacheTeamKey(k)
-	return k, nil
+	for _, t := range revoked {
+		c.cacheToken(t)
+	}
+	return k, len(revoked), nil
 }
 
 // revokeTokenByID revokes the token with this id, wherever it is.
@@ -150,12 +183,13 @@ func (c *Credentials) revokeTokenByID(ctx context.Context, id string) (*hypha.MC
 	return revoked, nil
 }
 
-// RevokeCredential revokes a Team Key (id tk_…) or an MCP token (id mt_…)
-// and returns its kind. Revoking twice is not an error.
+// RevokeCredential revokes a Team Key (id tk_…, with the MCP tokens minted
+// through it: see RevokeTeamKey) or an MCP token (id mt_…) and returns its
+// kind. Revoking twice is not an error.
 func (c *Credentials) RevokeCredential(ctx context.Context, id string) (string, error) {
 	switch {
 	case strings.HasPrefix(id, "tk_"):
-		_, err := c.RevokeTeamKey(ctx, id)
+		_, _, err := c.RevokeTeamKey(ctx, id)
 		return hypha.CredentialTeamKey, err
 	case strings.HasPrefix(id, "mt_"):
 		_, err := c.revokeTokenByID(ctx, id)

@@ -137,10 +137,18 @@ again in the same grove replaces the previous token.`,
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
-		Short: "Revoke a Team Key (tk_…) or an MCP token (mt_…)",
+		Short: "Revoke a Team Key (tk_…) with the MCP tokens minted through it, or an MCP token (mt_…)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return m.withCredentials(cmd.Context(), false, func(c *app.Credentials) error {
+				if strings.HasPrefix(args[0], "tk_") {
+					_, n, err := c.RevokeTeamKey(cmd.Context(), args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(m.Stdout, "revoked team key %s and the %d MCP token(s) minted through it\n", args[0], n)
+					return nil
+				}
 				kind, err := c.RevokeCredential(cmd.Context(), args[0])
 				if err != nil {
 					return err

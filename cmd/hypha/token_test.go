@@ -69,7 +69,7 @@ func TestCLI_TokenCommands(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "revoked 1 MCP token(s) of grove user_primary") || !strings.Contains(out, wantShared) || mcpTokenRE.MatchString(out) {
 				t.Fatalf("rotate-mcp: exit %d\n%s", code, out)
 			}
-			if code, out, _ := runCLI(t, nil, "token", "revoke", "--db", db, id); code != 0 || out != "revoked team key "+id+"\n" {
+			if code, out, _ := runCLI(t, nil, "token", "revoke", "--db", db, id); code != 0 || out != "revoked team key "+id+" and the 0 MCP token(s) minted through it\n" {
 				t.Fatalf("revoke: exit %d %q", code, out)
 			}
 			code, out, _ = runCLI(t, nil, "token", "list", "--db", db, "--json")
