@@ -114,6 +114,9 @@ const (
 	// SharedTokenSealedPrefix + grove_id → the plaintext of the grove's
 	// shared MCP token, sealed.
 	SharedTokenSealedPrefix = SealedPrefix + "mcp_shared_token:"
+	// ProviderTokenKey → the provider API token of POST /tokens/cf-api
+	// with its account id, sealed.
+	ProviderTokenKey = SealedPrefix + "provider_token"
 )
 
 // MCPTokenKey is the KV key of the token of one daemon in one grove. Grove

@@ -309,6 +309,25 @@ func LoadConfig(path string, getenv func(string) string, flags *pflag.FlagSet) (
 	return cfg, cfg.Validate()
 }
 
+// setOutsideFile returns the keys whose value came from a flag or an
+// environment variable rather than the config file or a default: where a
+// stored setting ranks between the two (the embedder's API key).
+func setOutsideFile(getenv func(string) string, flags *pflag.FlagSet) map[string]bool {
+	out := map[string]bool{}
+	var c Config
+	for _, f := range c.fields() {
+		if getenv(f.env) != "" {
+			out[f.key] = true
+		}
+		if flags != nil {
+			if fl := flags.Lookup(flagName(f.key)); fl != nil && fl.Changed {
+				out[f.key] = true
+			}
+		}
+	}
+	return out
+}
+
 // addConfigFlag registers the flag of one config key on fs, with the
 // default and help text from Config.
 func addConfigFlag(fs *pflag.FlagSet, key string) {

@@ -59,11 +59,14 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 		return err
 	}
 	if key == nil {
-		log.Warn("no server key: clients that send no X-Daemon-ID get no MCP token from /connect; set server_key_file or HYPHA_SERVER_KEY (shared by every server on this database)")
+		log.Warn("no server key: clients that send no X-Daemon-ID get no MCP token from /connect, and no provider token can be stored; set server_key_file or HYPHA_SERVER_KEY (shared by every server on this database)")
 	} else {
 		log.Info("server key loaded", "key_id", key.ID())
 	}
-	embedder, err := m.newEmbedder()
+	// The provider token stored through POST /tokens/cf-api, kept
+	// decrypted in memory: the embedder asks it on every request.
+	secrets := app.NewSecrets(db, key, app.SecretsOptions{Logger: log})
+	embedder, err := m.newEmbedder(secrets.ProviderAPIKey)
 	if err != nil {
 		return err
 	}
@@ -79,6 +82,8 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	watcher := &app.SchemaWatcher{Check: db.MigrationStatus, Interval: m.Config.SchemaCheck, Logger: log}
 	watcher.Start(ctx)
 	defer watcher.Stop()
+	secrets.Start(ctx)
+	defer secrets.Stop()
 	// One vector space: a change of embedder deletes the old vectors and
 	// queues every record again, before anything embeds (see
 	// app.EmbeddingModel). The embed queue's consumer idles until then and
