@@ -73,13 +73,15 @@ type TeamKeyStore interface {
 }
 
 // MCPToken is a grove MCP Access Token as stored in the KV store under
-// MCPTokenKey(grove, daemon): one per (grove, global daemon), and one per
-// name for clients without a daemon. Only Digest, the hex SHA-256 of the
-// token, is kept; TokenHash is the rotation fingerprint /health shows.
+// MCPTokenKey(grove, daemon): one per (grove, global daemon), one per name
+// for clients without a daemon, and each grove's shared token (daemon id
+// "shared") for clients that name no daemon. Only Digest, the hex SHA-256
+// of the token, is kept here; TokenHash is the rotation fingerprint
+// /health shows.
 type MCPToken struct {
 	ID        string `json:"id"`
 	Digest    string `json:"digest"`     // hex SHA-256 of the token
-	TokenHash string `json:"token_hash"` // hex SHA-256 of "grove_id:global_daemon_id:token"
+	TokenHash string `json:"token_hash"` // hex SHA-256 of "grove_id:global_daemon_id:token"; Myco's 8-hex hash for the shared token
 	Name      string `json:"name"`
 	GroveID   string `json:"grove_id"`
 	DaemonID  string `json:"daemon_id"`
@@ -104,7 +106,17 @@ func (t *MCPToken) EffectiveStatus(now int64) string {
 const (
 	MCPTokenPrefix       = "mcp_token:"        // + grove_id ":" daemon_id → MCPToken
 	MCPTokenDigestPrefix = "mcp_token_digest:" // + digest → {grove_id, daemon_id}
-	ConnectLimitPrefix   = "connect_rl:"       // + grove_id ":" daemon_id → the /connect rate-limit slot
+	ConnectLimitPrefix   = "connect_rl:"       // + grove_id ":" daemon_id → the /connect rate-limit counter
+	// SealedPrefix starts the key of every value sealed under the server
+	// key, so one listing tells whether a database holds any (and a new
+	// key must not be made for it).
+	SealedPrefix = "sealed:"
+	// SharedTokenSealedPrefix + grove_id → the plaintext of the grove's
+	// shared MCP token, sealed.
+	SharedTokenSealedPrefix = SealedPrefix + "mcp_shared_token:"
+	// ProviderTokenKey → the provider API token of POST /tokens/cf-api
+	// with its account id, sealed.
+	ProviderTokenKey = SealedPrefix + "provider_token"
 )
 
 // MCPTokenKey is the KV key of the token of one daemon in one grove. Grove

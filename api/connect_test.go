@@ -10,6 +10,7 @@ import (
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/app"
 )
 
 func sha256Hex(s string) string {
@@ -64,18 +65,37 @@ func TestConnect(t *testing.T) {
 			status, _, body = e.do("GET", "/no/such/route", e.bearer(tok, api.HeaderGrove, "user_primary"), nil)
 			wantError(t, status, body, http.StatusNotFound, hypha.ENotFound)
 		})
-		t.Run("LegacyDaemonActsInDefaultGrove", func(t *testing.T) {
+		t.Run("LegacyDaemonGetsTheGrovesSharedToken", func(t *testing.T) {
 			e := newEnv(t, engine)
-			status, _, body := e.do("POST", "/connect", e.auth(), map[string]any{"machine_id": "m1", "sync_protocol_version": 2})
-			if status != http.StatusOK {
-				t.Fatalf("/connect = %d %v", status, body)
+			connect := func(machine string) map[string]any {
+				t.Helper()
+				status, _, body := e.do("POST", "/connect", e.auth(), map[string]any{"machine_id": machine, "sync_protocol_version": 2})
+				if status != http.StatusOK {
+					t.Fatalf("/connect = %d %v", status, body)
+				}
+				return body
 			}
-			if body["grove_id"] != hypha.DefaultGroveID || body["daemon_id"] != "machine:m1" || body["global_daemon_scope"] != false {
-				t.Fatalf("legacy /connect = %v; want the default grove, daemon machine:m1, no global scope", body)
+			a := connect("m1")
+			if a["grove_id"] != hypha.DefaultGroveID || a["daemon_id"] != app.SharedDaemonID || a["shared_token"] != true || a["global_daemon_scope"] != false {
+				t.Fatalf("legacy /connect = %v; want the default grove's shared token, no global scope", a)
 			}
-			tok := body["mcp_token"].(string)
-			if body["mcp_token_hash"] != sha256Hex("default:machine:m1:"+tok) {
-				t.Errorf("mcp_token_hash = %v", body["mcp_token_hash"])
+			tok := a["mcp_token"].(string)
+			if a["mcp_token_hash"] != app.LegacyTokenHash(tok) || len(tok) == 0 {
+				t.Errorf("mcp_token_hash = %v, want the worker's 8-hex hash of the token", a["mcp_token_hash"])
+			}
+			// Every caller naming no daemon, and the same one again at once
+			// (a restart), gets the same working token.
+			for _, m := range []string{"m2", "m1"} {
+				if b := connect(m); b["mcp_token"] != tok {
+					t.Fatalf("a second legacy /connect got %v, want the shared token", b["mcp_token"])
+				}
+			}
+			status, _, body := e.do("GET", "/no/such/route", e.bearer(tok), nil)
+			wantError(t, status, body, http.StatusNotFound, hypha.ENotFound)
+			// /health shows that hash to a caller without X-Daemon-ID.
+			_, _, h := e.do("GET", "/health", nil, nil)
+			if h["mcp_token_hash"] != a["mcp_token_hash"] {
+				t.Fatalf("/health mcp_token_hash = %v, want %v", h["mcp_token_hash"], a["mcp_token_hash"])
 			}
 		})
 		t.Run("GroveAndDaemonFromBody", func(t *testing.T) {
@@ -167,34 +187,36 @@ func TestConnect(t *testing.T) {
 func TestConnect_RateLimit(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine)
-		first := e.mustConnect("user_primary", "gd-1", "laptop")
-		e.Clock.Advance(20 * time.Second)
+		// A restart seconds after the last start is served: each /connect
+		// reissues the daemon's token and retires the previous one.
+		prev := e.mustConnect("user_primary", "gd-1", "laptop")
+		for range app.DefaultConnectLimit - 1 {
+			e.Clock.Advance(time.Second)
+			next := e.mustConnect("user_primary", "gd-1", "laptop")
+			if next["mcp_token"] == prev["mcp_token"] {
+				t.Fatal("a /connect returned the same token")
+			}
+			status, _, body := e.do("GET", "/no/such/route", e.bearer(prev["mcp_token"].(string), api.HeaderGrove, "user_primary"), nil)
+			wantError(t, status, body, http.StatusUnauthorized, hypha.EUnauthorized)
+			prev = next
+		}
+		// Beyond the limit in one minute: 429 with the seconds left.
 		status, hdr, body := e.do("POST", "/connect", e.auth(api.HeaderGrove, "user_primary", api.HeaderDaemon, "gd-1"), map[string]any{"machine_id": "laptop"})
 		wantError(t, status, body, http.StatusTooManyRequests, hypha.ERateLimited)
-		if got := hdr.Get("Retry-After"); got != "40" {
-			t.Fatalf("Retry-After = %q, want 40 (seconds left of the minute)", got)
+		if got := hdr.Get("Retry-After"); got != "51" {
+			t.Fatalf("Retry-After = %q, want 51 (seconds left of the minute)", got)
 		}
-		// The refused call changed nothing: the first token still works and
+		// The refused call changed nothing: the last token still works and
 		// is still the one /health fingerprints.
 		_, _, h := e.do("GET", "/health", map[string]string{api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-1"}, nil)
-		if h["mcp_token_hash"] != first["mcp_token_hash"] {
-			t.Fatalf("after a 429, /health hash = %v, want the first token's %v", h["mcp_token_hash"], first["mcp_token_hash"])
+		if h["mcp_token_hash"] != prev["mcp_token_hash"] {
+			t.Fatalf("after a 429, /health hash = %v, want the last token's %v", h["mcp_token_hash"], prev["mcp_token_hash"])
 		}
 		// Other daemons and other groves have windows of their own.
 		e.mustConnect("user_primary", "gd-2", "desktop")
 		e.mustConnect("staging_grove", "gd-1", "laptop")
-
-		e.Clock.Advance(40 * time.Second)
-		second := e.mustConnect("user_primary", "gd-1", "laptop")
-		if second["mcp_token"] == first["mcp_token"] || second["mcp_token_hash"] == first["mcp_token_hash"] {
-			t.Fatal("a new minute's /connect returned the same token")
-		}
-		// The daemon's previous token is retired.
-		status, _, body = e.do("GET", "/no/such/route", e.bearer(first["mcp_token"].(string), api.HeaderGrove, "user_primary"), nil)
-		wantError(t, status, body, http.StatusUnauthorized, hypha.EUnauthorized)
-		if msg := body["error"].(string); !strings.Contains(msg, "/connect") {
-			t.Errorf("a retired token's error %q does not say to reconnect", msg)
-		}
+		e.Clock.Advance(51 * time.Second)
+		e.mustConnect("user_primary", "gd-1", "laptop")
 	})
 }
 
@@ -224,6 +246,15 @@ func TestMCPRotate(t *testing.T) {
 		if status != http.StatusOK || body["rotated"] != float64(2) || body["grove_id"] != "user_primary" {
 			t.Fatalf("/mcp/rotate = %d %v; want 2 tokens of user_primary rotated", status, body)
 		}
+		// The answer is the grove's new shared token, as the worker's
+		// {token}; it works, and /health shows its hash.
+		shared, _ := body["token"].(string)
+		if shared == "" || tokenWorks(shared, "user_primary") != http.StatusNotFound {
+			t.Fatalf("/mcp/rotate token = %q, want a working shared token", shared)
+		}
+		if got := health("user_primary", ""); got != app.LegacyTokenHash(shared) {
+			t.Fatalf("/health without X-Daemon-ID = %v, want the new shared token's hash", got)
+		}
 		if hdr.Get(api.HeaderProtocol) == "" {
 			t.Error("no protocol header on an authenticated answer")
 		}
@@ -244,9 +275,12 @@ func TestMCPRotate(t *testing.T) {
 		if tokenWorks(other["mcp_token"], "staging_grove") != http.StatusNotFound {
 			t.Fatal("rotation of user_primary revoked staging_grove's token")
 		}
-		// Rotating again finds nothing left to revoke.
-		if _, _, body := e.do("POST", "/mcp/rotate", e.auth(api.HeaderGrove, "user_primary"), nil); body["rotated"] != float64(0) {
-			t.Fatalf("second rotation = %v, want 0", body)
+		// Rotating again revokes only the shared token minted by the first.
+		if _, _, body := e.do("POST", "/mcp/rotate", e.auth(api.HeaderGrove, "user_primary"), nil); body["rotated"] != float64(1) || body["token"] == shared {
+			t.Fatalf("second rotation = %v, want the shared token replaced", body)
+		}
+		if tokenWorks(shared, "user_primary") != http.StatusUnauthorized {
+			t.Fatal("the replaced shared token still works")
 		}
 
 		// The daemon reconnects once its rate-limit window has passed.

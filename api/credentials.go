@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -23,6 +24,8 @@ func (s *Server) credentialRoutes(rt *httpjson.Router) {
 	// Not guarded: it explains what is wrong with the presented key instead
 	// of refusing it.
 	rt.Handle("GET /validate-team-key", s.requireSchema(http.HandlerFunc(s.handleValidateTeamKey)))
+	rt.Handle("POST /tokens/cf-api", s.guard(teamKeyOnly, s.handleSetProviderToken))
+	rt.Handle("DELETE /tokens/cf-api", s.guard(teamKeyOnly, s.handleDeleteProviderToken))
 }
 
 // connectDaemon resolves the calling daemon's id (X-Daemon-ID, daemon_id,
@@ -102,6 +105,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		DaemonID:               res.DaemonID,
 		ExpiresAt:              tok.ExpiresAt().Format(time.RFC3339),
 		GlobalDaemonScope:      global,
+		SharedToken:            res.Shared,
 	})
 }
 
@@ -115,16 +119,26 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// handleRotateMCP revokes every MCP token of the grove (each daemon's own,
+// the named ones and the shared one) and answers the grove's new shared
+// token, as the worker answered {token}: Myco clients read it, and their
+// daemons' /health hash changes so they reconnect.
 func (s *Server) handleRotateMCP(w http.ResponseWriter, r *http.Request) {
 	grove := groveOf(r)
-	n, err := s.Credentials.RotateGroveTokens(r.Context(), grove)
+	rot, err := s.Credentials.RotateGroveTokens(r.Context(), grove)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	if rot.Shared == nil {
+		// Everything was revoked, but without a server key no shared
+		// token can be handed out: say so rather than answer token "".
+		s.writeError(w, r, rot.SharedErr)
+		return
+	}
 	writeJSON(w, http.StatusOK, wire.RotateMCPResponse{
-		Rotated: n, GroveID: grove,
-		Message: "revoked " + strconv.Itoa(n) + " MCP token(s) of grove " + grove + "; each daemon gets a new one from POST /connect",
+		Token: rot.Shared.Token, Rotated: rot.Revoked, GroveID: grove,
+		Message: "revoked " + strconv.Itoa(rot.Revoked) + " MCP token(s) of grove " + grove + "; token is the grove's new shared token, and each daemon gets a new one of its own from POST /connect",
 	})
 }
 
@@ -162,4 +176,53 @@ func (s *Server) handleListCredentials(w http.ResponseWriter, r *http.Request) {
 			RevokedAt: rfc3339(c.RevokedAt)})
 	}
 	writeJSON(w, http.StatusOK, wire.CredentialsResponse{Credentials: out, TeamKeys: keys, MCPTokens: tokens})
+}
+
+// handleSetProviderToken stores the API key the server calls its
+// embeddings provider with, sealed under the server key; it is never
+// answered back or logged.
+func (s *Server) handleSetProviderToken(w http.ResponseWriter, r *http.Request) {
+	var body wire.ProviderTokenRequest
+	if err := readJSON(r, &body, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.secrets().SetProviderToken(r.Context(), body.Token, body.AccountID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.ProviderTokenResponse{Configured: true})
+}
+
+// handleDeleteProviderToken removes the stored provider key.
+func (s *Server) handleDeleteProviderToken(w http.ResponseWriter, r *http.Request) {
+	if err := s.secrets().DeleteProviderToken(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.ProviderTokenResponse{Cleared: true})
+}
+
+// secrets returns the provider-token store, or one that refuses with a
+// clear reason on a server wired without it.
+func (s *Server) secrets() providerTokens {
+	if s.Secrets == nil {
+		return noSecrets{}
+	}
+	return s.Secrets
+}
+
+type providerTokens interface {
+	SetProviderToken(ctx context.Context, token, accountID string) error
+	DeleteProviderToken(ctx context.Context) error
+}
+
+type noSecrets struct{}
+
+func (noSecrets) SetProviderToken(context.Context, string, string) error {
+	return hypha.Errorf(hypha.EUnavailable, "this server keeps no secrets (no server key is configured)")
+}
+
+func (noSecrets) DeleteProviderToken(context.Context) error {
+	return noSecrets{}.SetProviderToken(nil, "", "")
 }

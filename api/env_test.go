@@ -36,6 +36,7 @@ import (
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/internal/seal"
 	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/hyphateam/hypha/internal/testdb"
 )
@@ -108,11 +109,16 @@ func newEnv(t *testing.T, engine string, opts ...func(*env)) *env {
 	if st := schema.Refresh(context.Background()); !st.OK {
 		t.Fatalf("schema not usable after migrate: %s", st.Problem)
 	}
-	creds := app.NewCredentials(db, app.CredentialsOptions{Logger: logger})
+	key, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := app.NewCredentials(db, app.CredentialsOptions{Logger: logger, ServerKey: key})
+	secrets := app.NewSecrets(db, key, app.SecretsOptions{Logger: logger})
 	health := &app.Health{Store: db, Logger: logger}
 	e := &env{
 		t: t, Engine: engine, DB: db, Clock: clock, Creds: creds, Health: health, logs: logs,
-		Server: &api.Server{Store: db, Schema: schema, Auth: creds, Credentials: creds, Health: health, Logger: logger, PackageVersion: "test"},
+		Server: &api.Server{Store: db, Schema: schema, Auth: creds, Credentials: creds, Secrets: secrets, Health: health, Logger: logger, PackageVersion: "test"},
 	}
 	for _, o := range opts {
 		o(e)

@@ -26,7 +26,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		TeamKeyStatus:          "unknown",
 	}
 	if e := s.Embedder; e != nil {
-		body.Embedder = &wire.Embedder{Provider: e.Provider, Model: e.Model, Dims: e.Dims, Lexical: e.Lexical}
+		body.Embedder = &wire.Embedder{Provider: e.Provider, Model: e.Model, Dims: e.Dims, Lexical: e.Lexical,
+			ProviderTokenSet: s.Secrets != nil && s.Secrets.ProviderTokenSet()}
 	}
 	if s.Health != nil {
 		body.Nodes = s.Health.NodeCount()
@@ -47,15 +48,20 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		if secret, present := bearer(r); present {
 			body.TeamKeyStatus = s.Credentials.TeamKeyStatus(r.Context(), secret)
 		}
-		daemon := strings.TrimSpace(r.Header.Get(HeaderDaemon))
-		if daemon != "" && app.ValidateDaemonID(daemon) == nil {
-			g := grove
-			if g == "" {
-				g = hypha.DefaultGroveID
-			}
-			if h := s.Credentials.TokenHash(r.Context(), g, daemon); h != "" {
-				body.MCPTokenHash = &h
-			}
+		g := grove
+		if g == "" {
+			g = hypha.DefaultGroveID
+		}
+		var h string
+		if daemon := strings.TrimSpace(r.Header.Get(HeaderDaemon)); daemon == "" {
+			// A Myco client: the worker's 8-hex hash of the grove's shared
+			// token, the one /connect hands to callers naming no daemon.
+			h = s.Credentials.SharedTokenHash(r.Context(), g)
+		} else if app.ValidateDaemonID(daemon) == nil {
+			h = s.Credentials.TokenHash(r.Context(), g, daemon)
+		}
+		if h != "" {
+			body.MCPTokenHash = &h
 		}
 		body.GroveMetrics = groveMetricsWire(s.groveMetricsFor(r, grove))
 		if body.GroveMetrics != nil && s.Search != nil && s.Search.Index != nil {

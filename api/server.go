@@ -34,6 +34,7 @@ type Server struct {
 	Schema      *app.SchemaWatcher
 	Auth        Authenticator
 	Credentials *app.Credentials
+	Secrets     *app.Secrets // the provider token of /tokens/cf-api; nil answers 503
 	Health      *app.Health // node count for /health; nil shows 0
 	Sync        *app.Sync
 	Jobs        *app.Jobs

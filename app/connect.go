@@ -15,8 +15,8 @@ import (
 type ConnectRequest struct {
 	GroveID   string
 	MachineID string
-	// DaemonID is the global daemon's id; "" derives "machine:<machine_id>"
-	// (a Myco daemon that predates groves).
+	// DaemonID is the global daemon's id. "" is a client that names no
+	// daemon (Myco's daemon today): it gets the grove's shared token.
 	DaemonID            string
 	PackageVersion      string
 	SchemaVersion       *int64
@@ -26,17 +26,38 @@ type ConnectRequest struct {
 
 // ConnectResult is what /connect answers besides the protocol window.
 type ConnectResult struct {
-	GroveID  string
+	GroveID string
+	// DaemonID is the daemon the token belongs to: the caller's, or
+	// SharedDaemonID for the shared token.
 	DaemonID string
-	Token    *MintedToken
-	Config   map[string]string
+	// Token is the MCP token handed out. Token.Record.TokenHash is what
+	// /health shows as mcp_token_hash for it: the hex SHA-256 fingerprint
+	// of a daemon's own token, Myco's 8-hex LegacyTokenHash of the shared
+	// token.
+	Token *MintedToken
+	// Shared says Token is the grove's shared token (the caller named no
+	// daemon): every such caller gets the same one until it is rotated or
+	// expires.
+	Shared bool
+	Config map[string]string
 }
 
-// Connect registers a daemon's machine in a grove and mints the daemon a
-// fresh MCP token, retiring its previous one. One daemon may connect to
-// one grove at most once per ConnectInterval; a second call inside it is
-// rate_limited with the seconds left and changes nothing. Rejected calls
-// write nothing.
+// Connect registers a daemon's machine in a grove and hands it an MCP
+// token.
+//
+//   - A daemon that names itself gets a fresh token of its own; its
+//     previous one is retired at once (a daemon connecting again has
+//     restarted, and the old process is gone).
+//   - A client that names no daemon gets the grove's shared token, minted
+//     the first time (and after a rotation, revocation or expiry) and the
+//     same for every such client meanwhile. Its node is registered under
+//     the daemon id "machine:<machine_id>".
+//
+// A daemon calls /connect at most once a minute per grove, but a restart
+// calls it again at once and must not be left without a token: so up to
+// ConnectLimit calls per ConnectInterval per (grove, daemon) succeed, and
+// only calls beyond are rate_limited (with the seconds until the window
+// ends). Rejected calls write nothing.
 func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*ConnectResult, error) {
 	req.MachineID = strings.TrimSpace(req.MachineID)
 	if req.MachineID == "" {
@@ -51,17 +72,20 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 	if err := hypha.ValidateGroveID(req.GroveID); err != nil {
 		return nil, err
 	}
-	if req.DaemonID == "" {
-		// A daemon that names itself not (Myco's today) is known by its
-		// machine; spaces would make an invalid daemon id.
-		req.DaemonID = "machine:" + strings.Map(func(r rune) rune {
+	shared := req.DaemonID == ""
+	// nodeDaemon names the caller in the node table and the rate limit.
+	nodeDaemon := req.DaemonID
+	if shared {
+		// A client that names no daemon is known by its machine; spaces
+		// would make an invalid daemon id.
+		nodeDaemon = "machine:" + strings.Map(func(r rune) rune {
 			if unicode.IsSpace(r) || unicode.IsControl(r) {
 				return '_'
 			}
 			return r
 		}, req.MachineID)
 	}
-	if err := ValidateDaemonID(req.DaemonID); err != nil {
+	if err := ValidateDaemonID(nodeDaemon); err != nil {
 		return nil, err
 	}
 	if v := req.SyncProtocolVersion; v != nil {
@@ -69,21 +93,46 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 			return nil, CheckProtocol(int(max(min(*v, 1<<31-1), -1<<31)))
 		}
 	}
-	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID}
-	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
-		if err := c.takeConnectSlot(ctx, tx, req.GroveID, req.DaemonID); err != nil {
+	if shared && c.opts.ServerKey == nil {
+		return nil, errNoServerKey(req.GroveID)
+	}
+	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID, Shared: shared}
+	if shared {
+		res.DaemonID = SharedDaemonID
+	}
+	err := c.retryConflicts(ctx, func(tx hypha.Queries) error {
+		if err := c.takeConnectSlot(ctx, tx, req.GroveID, nodeDaemon); err != nil {
 			return err
+		}
+		// The key was checked in memory; check it again here, so a key
+		// revoked (with its tokens) on another server a moment ago cannot
+		// mint a token the revocation missed.
+		if req.TeamKeyID != "" {
+			k, err := tx.FindTeamKeyByID(ctx, req.TeamKeyID)
+			if hypha.ErrorCode(err) == hypha.ENotFound {
+				return hypha.Errorf(hypha.EUnauthorized, "Invalid Team key")
+			}
+			if err != nil {
+				return err
+			}
+			if err := c.teamKeyUsable(k); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.EnsureGrove(ctx, &hypha.Grove{ID: req.GroveID, Name: req.GroveID}); err != nil {
 			return err
 		}
-		if err := tx.UpsertNode(ctx, &hypha.Node{GroveID: req.GroveID, MachineID: req.MachineID, DaemonID: req.DaemonID,
+		if err := tx.UpsertNode(ctx, &hypha.Node{GroveID: req.GroveID, MachineID: req.MachineID, DaemonID: nodeDaemon,
 			PackageVersion: req.PackageVersion, SchemaVersion: req.SchemaVersion, SyncProtocolVersion: req.SyncProtocolVersion,
 			LastSeen: c.now()}); err != nil {
 			return err
 		}
 		var err error
-		res.Token, err = c.mint(ctx, tx, req.GroveID, req.DaemonID, "", req.TeamKeyID, 0)
+		if shared {
+			res.Token, err = c.sharedToken(ctx, tx, req.GroveID)
+		} else {
+			res.Token, err = c.mint(ctx, tx, req.GroveID, req.DaemonID, "", req.TeamKeyID, 0)
+		}
 		return err
 	})
 	if err != nil {
@@ -96,21 +145,62 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 	return res, nil
 }
 
-// takeConnectSlot creates the rate-limit entry of (grove, daemon), which
-// lives ConnectInterval; an existing one is rate_limited.
+// retryConflicts runs fn in a transaction, again (up to three times in
+// all) when it fails on a compare-and-set another process won: the next
+// run reads what that process wrote.
+func (c *Credentials) retryConflicts(ctx context.Context, fn func(tx hypha.Queries) error) error {
+	var err error
+	for range 3 {
+		err = c.store.InTx(ctx, fn)
+		var ce *hypha.ConflictError
+		if !errors.As(err, &ce) {
+			return err
+		}
+	}
+	return err
+}
+
+// connectCount is the rate-limit entry of (grove, daemon): the calls made
+// in the window that started with the first of them.
+type connectCount struct {
+	N     int   `json:"n"`
+	Since int64 `json:"since"`
+}
+
+// takeConnectSlot counts one /connect of (grove, daemon) in the current
+// window (ConnectInterval from the first call, the entry's TTL) and
+// refuses the call, rate_limited, when the window already holds
+// ConnectLimit calls. A concurrent call of the same daemon makes the
+// count's compare-and-set fail with *hypha.ConflictError; Connect runs
+// again.
 func (c *Credentials) takeConnectSlot(ctx context.Context, tx hypha.Queries, groveID, daemonID string) error {
 	key := hypha.ConnectLimitPrefix + groveID + ":" + daemonID
-	val, _ := json.Marshal(map[string]int64{"at": c.now()})
-	zero := int64(0)
-	_, err := tx.KVPut(ctx, key, val, hypha.KVPutOptions{TTL: c.opts.ConnectInterval, IfVersion: &zero})
-	var ce *hypha.ConflictError
-	if !errors.As(err, &ce) {
+	now := c.now()
+	e, err := tx.KVGet(ctx, key)
+	if hypha.ErrorCode(err) == hypha.ENotFound {
+		val, _ := json.Marshal(connectCount{N: 1, Since: now})
+		zero := int64(0)
+		_, err := tx.KVPut(ctx, key, val, hypha.KVPutOptions{TTL: c.opts.ConnectInterval, IfVersion: &zero})
 		return err
 	}
-	wait := int64(c.opts.ConnectInterval / time.Second)
-	if e, gerr := tx.KVGet(ctx, key); gerr == nil && e.ExpiresAt > 0 {
-		wait = e.ExpiresAt - c.now()
+	if err != nil {
+		return err
 	}
-	return hypha.RateLimitedf(int(wait), "daemon %q connected to grove %q less than %d s ago; retry in %d s (one /connect per grove and daemon every %d s)",
-		daemonID, groveID, int64(c.opts.ConnectInterval/time.Second), max(wait, 1), int64(c.opts.ConnectInterval/time.Second))
+	var cnt connectCount
+	if json.Unmarshal(e.Value, &cnt) != nil || cnt.N < 1 {
+		cnt.N = 1 // an entry of an older version: one call
+	}
+	window := int64((c.opts.ConnectInterval + time.Second - 1) / time.Second)
+	left := max(e.ExpiresAt-now, 1)
+	if e.ExpiresAt == 0 {
+		left = window
+	}
+	if cnt.N >= c.opts.ConnectLimit {
+		return hypha.RateLimitedf(int(left), "daemon %q called /connect for grove %q %d times in %d s; retry in %d s (at most %d calls per grove and daemon every %d s; a daemon needs one a minute)",
+			daemonID, groveID, cnt.N, window, left, c.opts.ConnectLimit, window)
+	}
+	cnt.N++
+	val, _ := json.Marshal(cnt)
+	_, err = tx.KVPut(ctx, key, val, hypha.KVPutOptions{TTL: time.Duration(left) * time.Second, IfVersion: &e.Version})
+	return err
 }

@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/internal/seal"
 )
 
 // Secret formats. The prefixes say what a secret is without revealing
@@ -31,6 +32,7 @@ const (
 	DefaultMCPTokenTTL     = 30 * 24 * time.Hour
 	DefaultRefreshInterval = 2 * time.Second
 	DefaultConnectInterval = time.Minute
+	DefaultConnectLimit    = 10
 	// missRefreshAfter bounds how often an unknown Team-Key-shaped secret
 	// makes the cache reload, so a key just created by another process
 	// (`hypha token create-team-key`, another instance) works at once
@@ -49,9 +51,18 @@ type CredentialsOptions struct {
 	// change made by another instance or by the CLI is seen here.
 	RefreshInterval time.Duration
 	// ConnectInterval is the /connect rate-limit window per (grove,
-	// daemon) (default 1 minute).
+	// daemon) (default 1 minute), and ConnectLimit how many calls it
+	// allows (default 10): a daemon restarting calls /connect again within
+	// the minute and must get a token; only a caller far over the daemons'
+	// one-a-minute rule is refused.
 	ConnectInterval time.Duration
-	Logger          *slog.Logger
+	ConnectLimit    int
+	// ServerKey seals what must be handed out again: each grove's shared
+	// MCP token. nil (no key configured): /connect for a client without a
+	// daemon id fails with a message saying how to configure one, and a
+	// rotation mints no shared token (GroveRotation.SharedErr).
+	ServerKey *seal.Key
+	Logger    *slog.Logger
 }
 
 // Credentials manages Team Keys and grove MCP Access Tokens: creation,
@@ -75,8 +86,9 @@ type Credentials struct {
 	hashes   refreshedMap[cachedToken]   // by grove_id + ":" + daemon_id
 	refs     digestRefs                  // token digest → its (grove, daemon), from the digest index
 
-	failing atomic.Bool // the last background reload failed
-	loop    periodic
+	failing      atomic.Bool // the last background reload failed
+	renewFailing atomic.Bool // the last renewal of shared tokens failed
+	loop         periodic
 }
 
 // cachedTeamKey is a Team Key with its raw digest.
@@ -95,6 +107,9 @@ func NewCredentials(store hypha.Store, opts CredentialsOptions) *Credentials {
 	}
 	if opts.ConnectInterval <= 0 {
 		opts.ConnectInterval = DefaultConnectInterval
+	}
+	if opts.ConnectLimit <= 0 {
+		opts.ConnectLimit = DefaultConnectLimit
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -119,6 +134,13 @@ func (c *Credentials) refreshAll(ctx context.Context) {
 	err := c.teamKeys.refresh(func() (map[string]cachedTeamKey, error) { return c.loadTeamKeys(ctx) }, c.store.Now)
 	if err == nil {
 		err = c.hashes.refresh(func() (map[string]cachedToken, error) { return c.loadTokens(ctx) }, c.store.Now)
+	}
+	if err == nil {
+		rerr := c.renewSharedTokens(ctx)
+		if ctx.Err() == nil && rerr != nil && !c.renewFailing.Load() {
+			c.opts.Logger.Warn("cannot renew a shared MCP token before it expires; retrying", "err", rerr)
+		}
+		c.renewFailing.Store(rerr != nil)
 	}
 	if ctx.Err() != nil {
 		return
@@ -243,19 +265,6 @@ func (c *Credentials) EnsureFirstTeamKey(ctx context.Context) (secret string, ke
 	}
 	c.cacheTeamKey(key)
 	return secret, key, true, nil
-}
-
-// RevokeTeamKey revokes one Team Key; revoking it again changes nothing.
-func (c *Credentials) RevokeTeamKey(ctx context.Context, id string) (*hypha.TeamKey, error) {
-	if err := c.store.RevokeTeamKey(ctx, id, c.now()); err != nil {
-		return nil, err
-	}
-	k, err := c.store.FindTeamKeyByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	c.cacheTeamKey(k)
-	return k, nil
 }
 
 // ListTeamKeys lists every Team Key, read from storage.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -93,10 +92,14 @@ func TokenHash(groveID, daemonID, token string) string {
 }
 
 // ValidateDaemonID checks a global daemon id: 1 to 160 characters, no
-// spaces or control characters.
+// spaces or control characters, and not SharedDaemonID, which names each
+// grove's shared token.
 func ValidateDaemonID(id string) error {
 	if id == "" || len(id) > 160 {
 		return hypha.Errorf(hypha.EInvalid, "a daemon id must have 1 to 160 characters")
+	}
+	if id == SharedDaemonID {
+		return hypha.Errorf(hypha.EInvalid, "the daemon id %q is reserved for the grove's shared MCP token: give the daemon another id", id)
 	}
 	for _, r := range id {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
@@ -169,14 +172,42 @@ func (c *Credentials) mint(ctx context.Context, tx hypha.Queries, groveID, daemo
 	if ttl < 0 {
 		return nil, hypha.Errorf(hypha.EInvalid, "a token's lifetime must be positive")
 	}
+	return c.writeToken(ctx, tx, tokenSpec{grove: groveID, daemon: daemonID, name: name, teamKeyID: teamKeyID, ttl: ttl,
+		hash: func(token string) string { return TokenHash(groveID, daemonID, token) }})
+}
+
+// tokenSpec is what writeToken mints.
+type tokenSpec struct {
+	grove, daemon, name, teamKeyID string
+	ttl                            time.Duration // 0: the configured default
+	hash                           func(token string) string
+	// cas makes the write a compare-and-set against the record read
+	// first, so two processes minting at once cannot both think they won
+	// (the loser gets *hypha.ConflictError): for a token handed to several
+	// callers.
+	cas bool
+}
+
+// writeToken writes a fresh token as spec says, retiring the previous
+// token of (grove, daemon): its digest index entry goes, so it no longer
+// authenticates. It validates nothing.
+func (c *Credentials) writeToken(ctx context.Context, tx hypha.Queries, spec tokenSpec) (*MintedToken, error) {
+	ttl := spec.ttl
 	if ttl == 0 {
 		ttl = c.opts.MCPTokenTTL
 	}
 	ttl = (ttl + time.Second - 1).Truncate(time.Second)
-	key := hypha.MCPTokenKey(groveID, daemonID)
-	if prev, _, err := getToken(ctx, tx, key); err == nil {
+	key := hypha.MCPTokenKey(spec.grove, spec.daemon)
+	var ifVersion *int64
+	if spec.cas {
+		ifVersion = new(int64)
+	}
+	if prev, version, err := getToken(ctx, tx, key); err == nil {
 		if err := tx.KVDelete(ctx, hypha.MCPTokenDigestPrefix+prev.Digest); err != nil {
 			return nil, err
+		}
+		if ifVersion != nil {
+			*ifVersion = version
 		}
 	} else if hypha.ErrorCode(err) != hypha.ENotFound {
 		return nil, err
@@ -190,12 +221,12 @@ func (c *Credentials) mint(ctx context.Context, tx hypha.Queries, groveID, daemo
 		return nil, err
 	}
 	now := c.now()
-	rec := &hypha.MCPToken{ID: id, Digest: Digest(token), TokenHash: TokenHash(groveID, daemonID, token), Name: name,
-		GroveID: groveID, DaemonID: daemonID, TeamKeyID: teamKeyID, CreatedAt: now, ExpiresAt: now + int64(ttl/time.Second)}
-	if err := putToken(ctx, tx, key, rec, nil, ttl); err != nil {
+	rec := &hypha.MCPToken{ID: id, Digest: Digest(token), TokenHash: spec.hash(token), Name: spec.name,
+		GroveID: spec.grove, DaemonID: spec.daemon, TeamKeyID: spec.teamKeyID, CreatedAt: now, ExpiresAt: now + int64(ttl/time.Second)}
+	if err := putToken(ctx, tx, key, rec, ifVersion, ttl); err != nil {
 		return nil, err
 	}
-	ref, _ := json.Marshal(digestRef{GroveID: groveID, DaemonID: daemonID})
+	ref, _ := json.Marshal(digestRef{GroveID: spec.grove, DaemonID: spec.daemon})
 	if _, err := tx.KVPut(ctx, hypha.MCPTokenDigestPrefix+rec.Digest, ref, hypha.KVPutOptions{TTL: ttl}); err != nil {
 		return nil, fmt.Errorf("store token digest: %w", err)
 	}
@@ -359,112 +390,6 @@ func (c *Credentials) loadTokens(ctx context.Context) (map[string]cachedToken, e
 		return nil
 	})
 	return m, err
-}
-
-// RotateGroveTokens revokes every token of a grove and returns how many it
-// revoked. Each daemon then sees its fingerprint on /health become null
-// and calls /connect for a new token.
-func (c *Credentials) RotateGroveTokens(ctx context.Context, groveID string) (int, error) {
-	if err := hypha.ValidateGroveID(groveID); err != nil {
-		return 0, err
-	}
-	var revoked []*hypha.MCPToken
-	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
-		revoked = nil
-		return listTokens(ctx, tx, hypha.MCPTokenKey(groveID, ""), func(key string, version int64, _ cachedToken) error {
-			t, err := c.revokeToken(ctx, tx, key, version)
-			if t != nil {
-				revoked = append(revoked, t)
-			}
-			return err
-		})
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range revoked {
-		c.cacheToken(t)
-	}
-	return len(revoked), nil
-}
-
-// revokeToken marks the token at key revoked and drops its digest entry.
-// It returns nil, nil when the token is revoked already, or was replaced by
-// a new mint since version was read (that mint retired it).
-func (c *Credentials) revokeToken(ctx context.Context, tx hypha.Queries, key string, version int64) (*hypha.MCPToken, error) {
-	t, cur, err := getToken(ctx, tx, key)
-	if hypha.ErrorCode(err) == hypha.ENotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	now := c.now()
-	if t.RevokedAt != 0 || cur != version || t.ExpiresAt <= now {
-		return nil, nil
-	}
-	t.RevokedAt = now
-	// The record stays, marked, until its expiry so listings show it.
-	err = putToken(ctx, tx, key, t, &version, time.Duration(t.ExpiresAt-now)*time.Second)
-	var ce *hypha.ConflictError
-	if errors.As(err, &ce) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.KVDelete(ctx, hypha.MCPTokenDigestPrefix+t.Digest); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// revokeTokenByID revokes the token with this id, wherever it is.
-func (c *Credentials) revokeTokenByID(ctx context.Context, id string) (*hypha.MCPToken, error) {
-	var revoked *hypha.MCPToken
-	found := false
-	err := c.store.InTx(ctx, func(tx hypha.Queries) error {
-		errStop := errors.New("stop")
-		err := listTokens(ctx, tx, hypha.MCPTokenPrefix, func(key string, version int64, t cachedToken) error {
-			if t.ID != id {
-				return nil
-			}
-			found = true
-			var err error
-			if revoked, err = c.revokeToken(ctx, tx, key, version); err != nil {
-				return err
-			}
-			return errStop
-		})
-		if errors.Is(err, errStop) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, hypha.Errorf(hypha.ENotFound, "no credential %q (a live Team Key or MCP token)", id)
-	}
-	if revoked != nil {
-		c.cacheToken(revoked)
-	}
-	return revoked, nil
-}
-
-// RevokeCredential revokes a Team Key (id tk_…) or an MCP token (id mt_…)
-// and returns its kind. Revoking twice is not an error.
-func (c *Credentials) RevokeCredential(ctx context.Context, id string) (string, error) {
-	switch {
-	case strings.HasPrefix(id, "tk_"):
-		_, err := c.RevokeTeamKey(ctx, id)
-		return hypha.CredentialTeamKey, err
-	case strings.HasPrefix(id, "mt_"):
-		_, err := c.revokeTokenByID(ctx, id)
-		return hypha.CredentialMCPToken, err
-	}
-	return "", hypha.Errorf(hypha.ENotFound, "no credential %q: Team Key ids start with tk_, MCP token ids with mt_", id)
 }
 
 // CredentialInfo describes a credential without its secret or digest.

@@ -42,6 +42,10 @@ type OpenAIOptions struct {
 	// APIKey is sent as a Bearer token when set. It never appears in
 	// errors, even when the provider echoes it.
 	APIKey string
+	// APIKeyFunc, when set, replaces APIKey: it is called for every
+	// request, so a key stored while the server runs (POST
+	// /tokens/cf-api) is used without a restart. "" sends no key.
+	APIKeyFunc func() string
 	// Timeout bounds one request, including reading the answer.
 	Timeout time.Duration
 	// MaxAttempts bounds the requests per batch: a 429, a 5xx, a 408, a
@@ -234,12 +238,23 @@ func (e *OpenAIEmbedder) checkVectors(vecs [][]float32, n int) ([][]float32, err
 	return vecs, nil
 }
 
-// redact removes the API key from text that came from the provider.
-func (e *OpenAIEmbedder) redact(s string) string {
-	if e.opts.APIKey == "" {
-		return s
+// apiKey is the key to send now.
+func (e *OpenAIEmbedder) apiKey() string {
+	if e.opts.APIKeyFunc != nil {
+		return e.opts.APIKeyFunc()
 	}
-	return strings.ReplaceAll(s, e.opts.APIKey, "[redacted]")
+	return e.opts.APIKey
+}
+
+// redact removes from text that came from the provider the key the
+// request sent and the configured one.
+func (e *OpenAIEmbedder) redact(s, sent string) string {
+	for _, k := range []string{sent, e.opts.APIKey} {
+		if k != "" {
+			s = strings.ReplaceAll(s, k, "[redacted]")
+		}
+	}
+	return s
 }
 
 // String describes the embedder without its API key.

@@ -103,22 +103,23 @@ func (e *OpenAIEmbedder) attempt(ctx context.Context, body []byte) ([][]float32,
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "hypha")
-	if e.opts.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+e.opts.APIKey)
+	key := e.apiKey()
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	resp, err := e.opts.Client.Do(req)
 	if err != nil {
-		return nil, e.transportError(ctx, actx, err)
+		return nil, e.transportError(ctx, actx, err, key)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return nil, e.transportError(ctx, actx, err)
+		return nil, e.transportError(ctx, actx, err, key)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &callError{
 			status: resp.StatusCode,
-			msg:    fmt.Sprintf("HTTP %d: %s", resp.StatusCode, e.redact(bodySnippet([]byte(providerMessage(raw, resp.Status))))),
+			msg:    fmt.Sprintf("HTTP %d: %s", resp.StatusCode, e.redact(bodySnippet([]byte(providerMessage(raw, resp.Status))), key)),
 			retry:  resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500,
 			after:  parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
@@ -129,21 +130,21 @@ func (e *OpenAIEmbedder) attempt(ctx context.Context, body []byte) ([][]float32,
 	var out embeddingsResponse
 	if err := json.Unmarshal(raw, &out); err != nil || out.Data == nil {
 		return nil, hypha.Errorf(hypha.EInternal, "embedding provider %s answered HTTP 200 without an embeddings list (is %s an OpenAI-compatible /v1/embeddings endpoint?): %s",
-			e.display, e.display, e.redact(bodySnippet(raw)))
+			e.display, e.display, e.redact(bodySnippet(raw), key))
 	}
 	return orderByIndex(out, e.display)
 }
 
 // transportError classifies a request that got no (complete) answer: the
 // caller's cancellation is final, a timeout or a network error is retried.
-func (e *OpenAIEmbedder) transportError(ctx, actx context.Context, err error) error {
+func (e *OpenAIEmbedder) transportError(ctx, actx context.Context, err error, key string) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if errors.Is(actx.Err(), context.DeadlineExceeded) {
 		return &callError{msg: fmt.Sprintf("no answer within %s", e.opts.Timeout), retry: true}
 	}
-	return &callError{msg: e.redact(err.Error()), retry: true}
+	return &callError{msg: e.redact(err.Error(), key), retry: true}
 }
 
 // orderByIndex returns the vectors in input order: by their "index" when

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,5 +348,29 @@ func testTeamConfig(t *testing.T, open OpenFunc) {
 				t.Fatalf("step %d: TeamConfig = %v, want %v", i, got, st.want)
 			}
 		}
+	})
+	// Transactions writing the same keys at once (servers naming the team
+	// on their first /connect) wait for each other but never deadlock:
+	// rows are written in key order, whatever the map's order.
+	t.Run("ConcurrentWritersDoNotDeadlock", func(t *testing.T) {
+		s, _ := setup(t, open)
+		values := map[string]string{}
+		for i := range 8 {
+			values[fmt.Sprintf("key_%d", i)] = "v"
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 15 {
+					if err := s.InTx(t.Context(), func(tx hypha.Queries) error { return tx.PutTeamConfig(t.Context(), values) }); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
 	})
 }

@@ -29,6 +29,9 @@ type Config struct {
 	ShutdownTimeout   time.Duration `key:"shutdown_timeout" env:"HYPHA_SHUTDOWN_TIMEOUT" help:"how long a graceful shutdown waits for in-flight requests"`
 	SchemaCheck       time.Duration `key:"schema_check_interval" env:"HYPHA_SCHEMA_CHECK_INTERVAL" help:"how often a running server re-reads the schema version"`
 	MCPTokenTTL       time.Duration `key:"mcp_token_ttl" env:"HYPHA_MCP_TOKEN_TTL" help:"lifetime of a grove MCP access token minted by /connect, and the default of named ones"`
+	// The server key: see serverkey.go. The key itself can only come from
+	// the environment (HYPHA_SERVER_KEY), never a flag or the file.
+	ServerKeyFile string `key:"server_key_file" env:"HYPHA_SERVER_KEY_FILE" help:"file holding the 32-byte server key that seals stored secrets (default: server.key beside the SQLite database, created on first start; required with PostgreSQL unless HYPHA_SERVER_KEY holds the key)"`
 	// The cloud MCP server at /mcp: see serve.go.
 	MCPStateless      bool          `key:"mcp_stateless" env:"HYPHA_MCP_STATELESS" help:"serve /mcp without sessions: every request stands alone (set it when several servers share a load balancer without sticky sessions)"`
 	MCPSessionTimeout time.Duration `key:"mcp_session_timeout" env:"HYPHA_MCP_SESSION_TIMEOUT" help:"how long an idle /mcp session is kept"`
@@ -48,7 +51,8 @@ type Config struct {
 	EmbeddingBatchChars int64         `key:"embedding_batch_chars" env:"HYPHA_EMBEDDING_BATCH_CHARS" help:"most characters (UTF-16 units) per embeddings request, so uneven texts cannot overflow the model's context (embedder openai)"`
 	// The /connect rate limit of the server, and the global daemon: see
 	// daemon.go, init.go and record.go.
-	ConnectInterval       time.Duration `key:"connect_interval" env:"HYPHA_CONNECT_INTERVAL" help:"server: the least time between two /connect calls of one daemon in one grove (429 with Retry-After inside it)"`
+	ConnectInterval       time.Duration `key:"connect_interval" env:"HYPHA_CONNECT_INTERVAL" help:"server: the /connect rate-limit window of one daemon in one grove (see connect_limit)"`
+	ConnectLimit          int64         `key:"connect_limit" env:"HYPHA_CONNECT_LIMIT" help:"server: most /connect calls of one daemon in one grove per connect_interval; beyond, 429 with Retry-After (daemons need one a minute, a restart one more)"`
 	Home                  string        `key:"home" env:"HYPHA_HOME" help:"this machine's Hypha directory with its groves and the daemon's socket (default ~/.hypha)"`
 	DaemonPollInterval    time.Duration `key:"daemon_poll_interval" env:"HYPHA_DAEMON_POLL_INTERVAL" help:"daemon: how often each grove polls the server's /health for token rotation and the protocol window"`
 	DaemonFlushInterval   time.Duration `key:"daemon_flush_interval" env:"HYPHA_DAEMON_FLUSH_INTERVAL" help:"daemon: how often an idle grove looks at its outbox (a local write through the daemon flushes at once)"`
@@ -78,6 +82,7 @@ func DefaultConfig() Config {
 		EmbeddingBatchChars: search.DefaultOpenAIBatchUnits,
 
 		ConnectInterval:       time.Minute,
+		ConnectLimit:          10,
 		DaemonPollInterval:    5 * time.Second,
 		DaemonFlushInterval:   time.Second,
 		DaemonConnectInterval: time.Minute,
@@ -302,6 +307,25 @@ func LoadConfig(path string, getenv func(string) string, flags *pflag.FlagSet) (
 		}
 	}
 	return cfg, cfg.Validate()
+}
+
+// setOutsideFile returns the keys whose value came from a flag or an
+// environment variable rather than the config file or a default: where a
+// stored setting ranks between the two (the embedder's API key).
+func setOutsideFile(getenv func(string) string, flags *pflag.FlagSet) map[string]bool {
+	out := map[string]bool{}
+	var c Config
+	for _, f := range c.fields() {
+		if getenv(f.env) != "" {
+			out[f.key] = true
+		}
+		if flags != nil {
+			if fl := flags.Lookup(flagName(f.key)); fl != nil && fl.Changed {
+				out[f.key] = true
+			}
+		}
+	}
+	return out
 }
 
 // addConfigFlag registers the flag of one config key on fs, with the

@@ -430,5 +430,8 @@ func (c *Config) validateDaemon() []string {
 	if c.ConnectInterval > 0 && c.ConnectInterval < time.Second {
 		errs = append(errs, "connect_interval: must be at least 1s (the server counts in seconds; the seed's rate is 1m)")
 	}
+	if c.ConnectLimit < 1 {
+		errs = append(errs, "connect_limit: must be at least 1 (for example 10)")
+	}
 	return errs
 }

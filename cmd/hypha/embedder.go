@@ -68,7 +68,14 @@ func (c *Config) validateEmbedder() []string {
 
 // newEmbedder builds the configured embedder. The API key is read here,
 // from its file or environment variable, and is never logged.
-func (m *Main) newEmbedder() (hypha.Embedder, error) {
+//
+// stored, when not nil, returns the provider token stored through POST
+// /tokens/cf-api ("" when none); the embedder asks it on every request.
+// Precedence of the API key: a key setting given by flag, then by
+// environment variable, then the stored token, then a key setting from the
+// config file. So an operator's explicit key always wins, and a token a
+// client stores replaces only what the config file says.
+func (m *Main) newEmbedder(stored func() string) (hypha.Embedder, error) {
 	c := m.Config
 	if strings.ToLower(strings.TrimSpace(c.Embedder)) != search.ProviderOpenAI {
 		return search.NewHashEmbedder(int(c.EmbeddingDimensions)), nil
@@ -77,10 +84,20 @@ func (m *Main) newEmbedder() (hypha.Embedder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return search.NewOpenAIEmbedder(search.OpenAIOptions{
+	opts := search.OpenAIOptions{
 		URL: strings.TrimSpace(c.EmbeddingURL), Model: strings.TrimSpace(c.EmbeddingModel), Dims: int(c.EmbeddingDimensions),
 		APIKey: key, Timeout: c.EmbeddingTimeout, BatchSize: int(c.EmbeddingBatchSize), BatchUnits: int(c.EmbeddingBatchChars),
-	})
+	}
+	explicit := m.fromFlagOrEnv["embedding_api_key_env"] || m.fromFlagOrEnv["embedding_api_key_file"]
+	if stored != nil && !explicit {
+		opts.APIKeyFunc = func() string {
+			if k := stored(); k != "" {
+				return k
+			}
+			return key
+		}
+	}
+	return search.NewOpenAIEmbedder(opts)
 }
 
 // embeddingAPIKey reads the provider's API key from the configured file or

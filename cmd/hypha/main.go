@@ -41,6 +41,9 @@ type Main struct {
 	Logger         *slog.Logger
 
 	configPath string
+	// fromFlagOrEnv holds the config keys set by a flag or an environment
+	// variable (see setOutsideFile).
+	fromFlagOrEnv map[string]bool
 	// Ready, when set, receives the server's listen address once it
 	// accepts connections (used by tests that start on port 0).
 	Ready func(addr string)
@@ -142,6 +145,7 @@ func (m *Main) load(cmd *cobra.Command) error {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 	m.Config = cfg
+	m.fromFlagOrEnv = setOutsideFile(m.Getenv, cmd.Flags())
 	m.Logger = newLogger(m.Stderr, cfg.LogLevel, cfg.LogFormat)
 	return nil
 }

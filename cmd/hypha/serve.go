@@ -34,7 +34,7 @@ at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
 	}
-	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "connect_interval", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
+	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "server_key_file", "connect_interval", "connect_limit", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
 		"embedder", "embedding_url", "embedding_model", "embedding_dimensions", "embedding_api_key_env", "embedding_api_key_file",
 		"embedding_timeout", "embedding_batch_size", "embedding_batch_chars"} {
 		addConfigFlag(cmd.Flags(), k)
@@ -54,7 +54,19 @@ func (m *Main) serve(ctx context.Context) error {
 // serveStore runs the server on an open store until ctx ends.
 func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) error {
 	log := m.Logger
-	embedder, err := m.newEmbedder()
+	key, err := m.loadServerKey(ctx, db)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		log.Warn("no server key: clients that send no X-Daemon-ID get no MCP token from /connect, and no provider token can be stored; set server_key_file or HYPHA_SERVER_KEY (shared by every server on this database)")
+	} else {
+		log.Info("server key loaded", "key_id", key.ID())
+	}
+	// The provider token stored through POST /tokens/cf-api, kept
+	// decrypted in memory: the embedder asks it on every request.
+	secrets := app.NewSecrets(db, key, app.SecretsOptions{Logger: log})
+	embedder, err := m.newEmbedder(secrets.ProviderAPIKey)
 	if err != nil {
 		return err
 	}
@@ -70,6 +82,8 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	watcher := &app.SchemaWatcher{Check: db.MigrationStatus, Interval: m.Config.SchemaCheck, Logger: log}
 	watcher.Start(ctx)
 	defer watcher.Stop()
+	secrets.Start(ctx)
+	defer secrets.Stop()
 	// One vector space: a change of embedder deletes the old vectors and
 	// queues every record again, before anything embeds (see
 	// app.EmbeddingModel). The embed queue's consumer idles until then and
@@ -104,13 +118,13 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 	}
 	// After listen succeeded, so a first Team Key is never created by a
 	// start that fails and so never gets printed.
-	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher)
+	creds, health, first, stopCreds := m.startCredentials(ctx, db, watcher, key)
 	defer stopCreds()
 	v, _ := buildInfo()
 	// The cloud MCP server, on the same port: /mcp and /mcp/call.
 	mcpServer := mcp.New(mcp.Options{Store: db, Search: searcher, Stateless: m.Config.MCPStateless,
 		SessionTimeout: m.Config.MCPSessionTimeout, MaxSessions: int(m.Config.MCPMaxSessions), AllowedHosts: splitList(m.Config.MCPAllowedHosts), Version: v, Logger: log})
-	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Health: health, Sync: syncer, Jobs: jobs, Search: searcher, Logger: log, PackageVersion: v,
+	srv := &api.Server{Store: db, Schema: watcher, Auth: creds, Credentials: creds, Secrets: secrets, Health: health, Sync: syncer, Jobs: jobs, Search: searcher, Logger: log, PackageVersion: v,
 		Embedder: &info, MCP: mcpServer.Handler(), MCPCall: mcpServer, AnonymousMCP: &app.AnonymousMCP{Store: db},
 		MCPRateLimit: float64(m.Config.MCPRateLimit), MCPAnonymousRateLimit: float64(m.Config.MCPAnonRateLimit)}
 	errc := make(chan error, 1)

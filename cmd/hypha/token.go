@@ -12,6 +12,7 @@ import (
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/internal/seal"
 	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/spf13/cobra"
 )
@@ -27,9 +28,12 @@ func (m *Main) tokenCommand() *cobra.Command {
                   overlap: create the new key, hand it out, revoke the old one.
   MCP token       grove-scoped bearer for MCP clients. Daemons get theirs from
                   POST /connect; 'create-mcp' makes a named one for a client
-                  without a daemon.
+                  without a daemon. Clients that send no daemon id (Myco's
+                  daemon) share one token per grove, the "shared" token.
 
-Secrets are printed once, at creation, and stored only as SHA-256 digests.
+Secrets are printed once, at creation, and stored only as SHA-256 digests
+(the shared token's plaintext also sealed under the server key, so /connect
+can hand it out again).
 A running server sees changes made here within 2 seconds.`,
 	}
 	addConfigFlag(cmd.PersistentFlags(), "db")
@@ -48,7 +52,7 @@ A running server sees changes made here within 2 seconds.`,
 			if err != nil {
 				return &exitError{code: 2, msg: "--expires: " + err.Error()}
 			}
-			return m.withCredentials(cmd.Context(), func(c *app.Credentials) error {
+			return m.withCredentials(cmd.Context(), false, func(c *app.Credentials) error {
 				secret, k, err := c.CreateTeamKey(cmd.Context(), name, ttl)
 				if err != nil {
 					return err
@@ -81,7 +85,7 @@ again in the same grove replaces the previous token.`,
 			if err != nil {
 				return &exitError{code: 2, msg: "--expires: " + err.Error()}
 			}
-			return m.withCredentials(cmd.Context(), func(c *app.Credentials) error {
+			return m.withCredentials(cmd.Context(), false, func(c *app.Credentials) error {
 				t, err := c.CreateNamedMCPToken(cmd.Context(), grove, mcpName, ttl)
 				if err != nil {
 					return err
@@ -106,7 +110,7 @@ again in the same grove replaces the previous token.`,
 		Short: "List Team Keys and grove MCP tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return m.withCredentials(cmd.Context(), func(c *app.Credentials) error {
+			return m.withCredentials(cmd.Context(), false, func(c *app.Credentials) error {
 				creds, err := c.ListCredentials(cmd.Context(), listGrove)
 				if err != nil {
 					return err
@@ -133,10 +137,18 @@ again in the same grove replaces the previous token.`,
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
-		Short: "Revoke a Team Key (tk_…) or an MCP token (mt_…)",
+		Short: "Revoke a Team Key (tk_…) with the MCP tokens minted through it, or an MCP token (mt_…)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return m.withCredentials(cmd.Context(), func(c *app.Credentials) error {
+			return m.withCredentials(cmd.Context(), false, func(c *app.Credentials) error {
+				if strings.HasPrefix(args[0], "tk_") {
+					_, n, err := c.RevokeTeamKey(cmd.Context(), args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(m.Stdout, "revoked team key %s and the %d MCP token(s) minted through it\n", args[0], n)
+					return nil
+				}
 				kind, err := c.RevokeCredential(cmd.Context(), args[0])
 				if err != nil {
 					return err
@@ -148,37 +160,60 @@ again in the same grove replaces the previous token.`,
 	}
 
 	var rotGrove string
+	var showToken bool
 	rotate := &cobra.Command{
 		Use:   "rotate-mcp",
-		Short: "Revoke every MCP token of a grove; its daemons reconnect for new ones",
-		Long: `Revokes every MCP token of the grove (daemon tokens and named ones). Each daemon
-sees its mcp_token_hash on /health become null and calls POST /connect for a new
-token; named tokens must be created again with 'hypha token create-mcp'.`,
+		Short: "Revoke every MCP token of a grove and replace its shared token; its daemons reconnect for new ones",
+		Long: `Revokes every MCP token of the grove (daemon tokens, named ones and the shared
+token) and mints the grove a new shared token, as POST /mcp/rotate does. Each
+daemon that sends X-Daemon-ID sees its mcp_token_hash on /health become null and
+calls POST /connect for a new token of its own; clients that send no daemon id
+(Myco's daemon) see the shared token's mcp_token_hash change and call POST
+/connect, which hands them the new shared token. Named tokens must be created
+again with 'hypha token create-mcp'.
+
+The new shared token is not printed unless --show-token is given: daemons fetch
+it themselves. The shared token needs the server key (server_key_file or
+HYPHA_SERVER_KEY, as 'hypha serve' uses); without one the tokens are revoked
+and no shared token is minted.`,
 		Example: `  hypha token rotate-mcp --grove user_primary`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rotGrove == "" {
 				return &exitError{code: 2, msg: "rotate-mcp needs --grove"}
 			}
-			return m.withCredentials(cmd.Context(), func(c *app.Credentials) error {
-				n, err := c.RotateGroveTokens(cmd.Context(), rotGrove)
+			return m.withCredentials(cmd.Context(), true, func(c *app.Credentials) error {
+				r, err := c.RotateGroveTokens(cmd.Context(), rotGrove)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(m.Stdout, "revoked %d MCP token(s) of grove %s; its daemons reconnect on their next /health poll\n", n, rotGrove)
+				fmt.Fprintf(m.Stdout, "revoked %d MCP token(s) of grove %s; its daemons reconnect on their next /health poll\n", r.Revoked, rotGrove)
+				if r.Shared == nil {
+					fmt.Fprintf(m.Stdout, "no new shared token: %s\n", hypha.ErrorMessage(r.SharedErr))
+					return nil
+				}
+				fmt.Fprintf(m.Stdout, "replaced the grove's shared token (for clients without a daemon id): new mcp_token_hash %s, expires %s\n",
+					r.Shared.Record.TokenHash, expiryText(r.Shared.Record.ExpiresAt))
+				if showToken {
+					fmt.Fprintf(m.Stdout, "\n  %s\n\n", r.Shared.Token)
+				}
 				return nil
 			})
 		},
 	}
 	rotate.Flags().StringVar(&rotGrove, "grove", "", "the grove whose tokens to revoke (required)")
+	rotate.Flags().BoolVar(&showToken, "show-token", false, "print the new shared token")
+	addConfigFlag(rotate.Flags(), "server_key_file")
 
 	cmd.AddCommand(createKey, createMCP, list, revoke, rotate)
 	return cmd
 }
 
 // withCredentials opens the configured database, checks its schema is one
-// this binary can use, and runs fn with the credential service.
-func (m *Main) withCredentials(ctx context.Context, fn func(*app.Credentials) error) error {
+// this binary can use, and runs fn with the credential service; with
+// needKey, the service has the server key serve uses (created as serve
+// would when there is none yet).
+func (m *Main) withCredentials(ctx context.Context, needKey bool, fn func(*app.Credentials) error) error {
 	db, _, err := m.openStore(ctx)
 	if err != nil {
 		return err
@@ -187,7 +222,13 @@ func (m *Main) withCredentials(ctx context.Context, fn func(*app.Credentials) er
 	if err := requireSchema(ctx, db); err != nil {
 		return err
 	}
-	return fn(app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: m.Config.MCPTokenTTL, Logger: m.Logger}))
+	opts := app.CredentialsOptions{MCPTokenTTL: m.Config.MCPTokenTTL, Logger: m.Logger}
+	if needKey {
+		if opts.ServerKey, err = m.loadServerKey(ctx, db); err != nil {
+			return err
+		}
+	}
+	return fn(app.NewCredentials(db, opts))
 }
 
 func requireSchema(ctx context.Context, db *sqlstore.DB) error {
@@ -265,8 +306,9 @@ type firstRun struct {
 // startCredentials builds the credential service and the health figures
 // for serve, starts their background refresh, and creates the first Team
 // Key when the database has none. stop ends the background work.
-func (m *Main) startCredentials(ctx context.Context, db *sqlstore.DB, schema *app.SchemaWatcher) (*app.Credentials, *app.Health, *firstRun, func()) {
-	creds := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: m.Config.MCPTokenTTL, ConnectInterval: m.Config.ConnectInterval, Logger: m.Logger})
+func (m *Main) startCredentials(ctx context.Context, db *sqlstore.DB, schema *app.SchemaWatcher, key *seal.Key) (*app.Credentials, *app.Health, *firstRun, func()) {
+	creds := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: m.Config.MCPTokenTTL, ConnectInterval: m.Config.ConnectInterval,
+		ConnectLimit: int(m.Config.ConnectLimit), ServerKey: key, Logger: m.Logger})
 	health := &app.Health{Store: db, Logger: m.Logger}
 	var first *firstRun
 	if schema.State().OK {

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -208,8 +210,11 @@ func (q *queries) TeamConfig(ctx context.Context) (map[string]string, error) {
 
 // PutTeamConfig upserts team_config entries.
 func (q *queries) PutTeamConfig(ctx context.Context, values map[string]string) error {
-	for k, v := range values {
-		if _, err := q.exec(ctx, `INSERT INTO team_config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
+	// In key order, as every writer locks rows: two transactions writing
+	// the same keys in map order deadlocked on PostgreSQL (two daemons'
+	// first /connect at once, each naming the team).
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if _, err := q.exec(ctx, `INSERT INTO team_config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, values[k]); err != nil {
 			return q.db.wrap(err, "write team config")
 		}
 	}

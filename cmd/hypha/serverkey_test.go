@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/internal/seal"
+	"github.com/hyphateam/hypha/internal/testdb"
+)
+
+// serveEnv runs `hypha serve` in-process on port 0 with env, and returns
+// its base URL, standard output and error, and a function that stops it.
+func serveEnv(t *testing.T, env map[string]string, args ...string) (string, *lockedBuffer, *lockedBuffer, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	m := &Main{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr, Getenv: func(k string) string { return env[k] }, Ready: func(a string) { ready <- a }}
+	done := make(chan int, 1)
+	go func() { done <- m.Execute(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited with %d: %s", code, stderr.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case addr := <-ready:
+		return "http://" + addr, stdout, stderr, stop
+	case code := <-done:
+		t.Fatalf("serve exited with %d: %s", code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return "", nil, nil, nil
+}
+
+// legacyConnectHTTP is Myco's /connect: no X-Grove-ID, no X-Daemon-ID.
+func legacyConnectHTTP(t *testing.T, base, key, machine string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/connect", strings.NewReader(`{"machine_id":"`+machine+`","sync_protocol_version":3}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("legacy /connect = %d %v", resp.StatusCode, body)
+	}
+	return body
+}
+
+// TestServe_ServerKey: serve creates the key beside the SQLite database (or
+// takes it from HYPHA_SERVER_KEY), never logs it, and `hypha token
+// rotate-mcp` seals with the same key: the shared token it mints is the one
+// the restarted server hands out.
+func TestServe_ServerKey(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			db := dbArg(t, engine)
+			env := map[string]string{}
+			var keyText string
+			if engine == "postgres" {
+				// Several servers share a PostgreSQL database: the key is
+				// given, not made.
+				keyText = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+				env[serverKeyEnv] = keyText
+			}
+			base, stdout, stderr, stop := serveEnv(t, env, "--db", db, "--migrate")
+			teamKey := teamKeyRE.FindString(stdout.String())
+			if engine == "sqlite" {
+				path := filepath.Join(filepath.Dir(db), "server.key")
+				st, err := os.Stat(path)
+				if err != nil || st.Mode().Perm() != 0o600 {
+					t.Fatalf("key file: %v, %v", st, err)
+				}
+				b, _ := os.ReadFile(path)
+				keyText = strings.TrimSpace(string(b))
+			}
+			key, err := seal.Parse(keyText)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if log := stderr.String(); !strings.Contains(log, key.ID()) || strings.Contains(log, keyText) {
+				t.Fatalf("the log names no key id, or shows the key:\n%s", log)
+			}
+			first := legacyConnectHTTP(t, base, teamKey, "laptop")
+			tok, _ := first["mcp_token"].(string)
+			if tok == "" || first["mcp_token_hash"] != app.LegacyTokenHash(tok) {
+				t.Fatalf("legacy /connect = %v", first)
+			}
+			if again := legacyConnectHTTP(t, base, teamKey, "desktop"); again["mcp_token"] != tok {
+				t.Fatal("another legacy client got another token")
+			}
+			stop()
+
+			code, out, errs := runCLI(t, env, "token", "rotate-mcp", "--db", db, "--grove", hypha.DefaultGroveID, "--show-token")
+			next := mcpTokenRE.FindString(out)
+			if code != 0 || next == "" || next == tok || !strings.Contains(out, app.LegacyTokenHash(next)) {
+				t.Fatalf("rotate-mcp: exit %d\n%s%s", code, out, errs)
+			}
+			base, _, _, _ = serveEnv(t, env, "--db", db)
+			if got := legacyConnectHTTP(t, base, teamKey, "laptop"); got["mcp_token"] != next {
+				t.Fatalf("after rotate-mcp the server hands out %v, want the rotated token", got["mcp_token"])
+			}
+		})
+	}
+}
+
+func TestServe_ServerKeyRefusals(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hypha.db")
+	good := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	open := filepath.Join(dir, "open.key")
+	if err := os.WriteFile(open, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(open, 0o644)
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"malformed_env", map[string]string{serverKeyEnv: "not a key!"}, nil, "HYPHA_SERVER_KEY: the server key is neither 64 hex digits nor base64"},
+		{"short_env", map[string]string{serverKeyEnv: good[:20]}, nil, "HYPHA_SERVER_KEY: the server key decodes to"},
+		{"env_and_file", map[string]string{serverKeyEnv: good}, []string{"--server-key-file", open}, "both HYPHA_SERVER_KEY and server_key_file are set"},
+		{"world_readable", nil, []string{"--server-key-file", open}, "chmod 600"},
+		{"file_from_env_var", map[string]string{"HYPHA_SERVER_KEY_FILE": open}, nil, "chmod 600"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := runCLI(t, tt.env, append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, tt.args...)...)
+			if code != 1 || !strings.Contains(errs, tt.want) || strings.Contains(errs, good) {
+				t.Fatalf("exit %d, stderr %q; want exit 1 with %q", code, errs, tt.want)
+			}
+		})
+	}
+
+	// A database that holds sealed values refuses a new key: the old one
+	// is missing, not unneeded.
+	t.Run("lost_key_file", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "hypha.db")
+		base, stdout, _, stop := serveEnv(t, nil, "--db", db)
+		legacyConnectHTTP(t, base, teamKeyRE.FindString(stdout.String()), "laptop")
+		stop()
+		path := filepath.Join(filepath.Dir(db), "server.key")
+		b, _ := os.ReadFile(path)
+		k, _ := seal.Parse(string(b))
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runCLI(t, nil, "serve", "--listen", "127.0.0.1:0", "--db", db)
+		if code != 1 || !strings.Contains(errs, "holds values sealed under server key "+k.ID()) || !strings.Contains(errs, "restore that key file") {
+			t.Fatalf("exit %d, stderr %q", code, errs)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Fatal("a new key file was made for a database sealed under another")
+		}
+	})
+}
