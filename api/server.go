@@ -35,7 +35,7 @@ type Server struct {
 	Auth        Authenticator
 	Credentials *app.Credentials
 	Secrets     *app.Secrets // the provider token of /tokens/cf-api; nil answers 503
-	Health      *app.Health // node count for /health; nil shows 0
+	Health      *app.Health  // node count for /health; nil shows 0
 	Sync        *app.Sync
 	Jobs        *app.Jobs
 	Search      *app.Search         // GET /search; nil answers 503
