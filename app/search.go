@@ -90,6 +90,18 @@ func checkQuery(q *hypha.SearchQuery) error {
 	if !utf8.ValidString(q.Text) || strings.ContainsRune(q.Text, 0) {
 		return hypha.Errorf(hypha.EInvalid, "the query must be UTF-8 text without NUL")
 	}
+	// The filters reach the store's keyword index too (while this server's
+	// own is built), where PostgreSQL would fail on such bytes.
+	if err := validateKeys("project_id", q.ProjectID, "machine_id", q.MachineID, "status", q.Status,
+		"observation_type", q.ObservationType, "session_id", q.SessionID, "source_path", q.SourcePath, "name", q.Name,
+		"release_state", q.ReleaseState, "release_confidence", q.ReleaseConfidence); err != nil {
+		return err
+	}
+	for _, t := range q.Types {
+		if err := hypha.ValidateKeyText("types", t); err != nil {
+			return err
+		}
+	}
 	switch q.Mode {
 	case "":
 		q.Mode = hypha.SearchHybrid

@@ -190,6 +190,11 @@ func (s *Sync) validate(grove, envelopeMachine string, raw json.RawMessage, w *w
 	if len(id) > maxIDLength {
 		return reject(w.Table, truncateID(id), "id is %d bytes, over the %d-byte limit", len(id), maxIDLength)
 	}
+	// Keys are checked before anything reaches a store: PostgreSQL would
+	// fail the whole batch on them, SQLite would store them.
+	if err := hypha.ValidateKeyText("id", id); err != nil {
+		return reject(w.Table, truncateID(id), "%s", hypha.ErrorMessage(err))
+	}
 	machine := envelopeMachine
 	if w.MachineID != nil && *w.MachineID != "" {
 		machine = *w.MachineID
@@ -199,6 +204,14 @@ func (s *Sync) validate(grove, envelopeMachine string, raw json.RawMessage, w *w
 	}
 	if len(machine) > maxMachineIDLength {
 		return reject(w.Table, id, "machine_id is %d bytes, over the %d-byte limit", len(machine), maxMachineIDLength)
+	}
+	if err := hypha.ValidateKeyText("machine_id", machine); err != nil {
+		return reject(w.Table, id, "%s", hypha.ErrorMessage(err))
+	}
+	if w.ContentHash != nil {
+		if err := hypha.ValidateKeyText("content_hash", *w.ContentHash); err != nil {
+			return reject(w.Table, id, "%s", hypha.ErrorMessage(err))
+		}
 	}
 	data := map[string]any{}
 	if len(w.Data) > 0 && !bytes.Equal(bytes.TrimSpace(w.Data), []byte("null")) {
@@ -380,8 +393,8 @@ func (s *Sync) ensureGrove(ctx context.Context, grove string) error {
 // touchNode moves the machine's last_seen at most every five minutes (it
 // never creates a node: /connect does).
 func (s *Sync) touchNode(ctx context.Context, grove, machine string) {
-	if machine == "" {
-		return
+	if machine == "" || !hypha.ValidText(machine) {
+		return // no node can have it: records carried their own machine ids
 	}
 	now := s.Store.Now().Unix()
 	k := [2]string{grove, machine}

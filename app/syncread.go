@@ -25,6 +25,9 @@ func (s *Sync) FindRecord(ctx context.Context, grove, typ, id, machineID string)
 	if t == nil || !t.RecordType {
 		return nil, hypha.Errorf(hypha.EInvalid, "Unknown record type: %s", typ)
 	}
+	if err := validateKeys("id", id, "machine_id", machineID); err != nil {
+		return nil, err
+	}
 	return s.Store.FindRecord(ctx, hypha.RecordKey{Table: t, GroveID: grove, MachineID: machineID, ID: id})
 }
 
@@ -46,6 +49,9 @@ func (s *Sync) Manifest(ctx context.Context, grove string, req ManifestRequest) 
 	t := hypha.LookupTable(req.Table)
 	if t == nil || !t.InManifest {
 		return nil, nil, hypha.Errorf(hypha.EInvalid, "Unknown or ineligible table: %s", req.Table)
+	}
+	if err := validateKeys("machine_id", req.MachineID, "project_id", req.ProjectID, "cursor", req.Cursor); err != nil {
+		return nil, nil, err
 	}
 	limit := req.Limit
 	if limit <= 0 {
@@ -113,6 +119,9 @@ type Summary struct {
 
 // SyncSummary counts a grove's rows, optionally those of one machine too.
 func (s *Sync) SyncSummary(ctx context.Context, grove, machineID string) (*Summary, error) {
+	if err := validateKeys("machine_id", machineID); err != nil {
+		return nil, err
+	}
 	out := &Summary{}
 	var err error
 	if out.Tables, err = s.Store.CountRecords(ctx, grove, ""); err != nil {
@@ -158,6 +167,12 @@ func (s *Sync) Members(ctx context.Context, grove string) ([]*hypha.Record, erro
 
 // RemoveMember deletes one machine's roster rows in the grove.
 func (s *Sync) RemoveMember(ctx context.Context, grove, machineID string) (int64, error) {
+	if machineID == "" {
+		return 0, hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	if err := validateKeys("machine_id", machineID); err != nil {
+		return 0, err
+	}
 	n, err := s.Store.DeleteMachineRows(ctx, grove, machineID, []*hypha.Table{hypha.LookupTable("team_members")})
 	return n["team_members"], err
 }
@@ -167,6 +182,9 @@ func (s *Sync) RemoveMember(ctx context.Context, grove, machineID string) (int64
 func (s *Sync) Rebuild(ctx context.Context, grove, machineID string) (int, error) {
 	if machineID == "" {
 		return 0, hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	if err := validateKeys("machine_id", machineID); err != nil {
+		return 0, err
 	}
 	err := s.Store.InTx(ctx, func(tx hypha.Queries) error {
 		if _, err := tx.DeleteMachineRows(ctx, grove, machineID, hypha.SyncedTables); err != nil {
@@ -185,4 +203,15 @@ func SortedTableNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// validateKeys checks name/value pairs with hypha.ValidateKeyText, so a
+// lookup by bytes no engine can hold is refused alike on both engines.
+func validateKeys(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := hypha.ValidateKeyText(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
