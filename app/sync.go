@@ -104,6 +104,9 @@ type item struct {
 	op  string // upsert, delete or embed
 	rec *hypha.Record
 	key hypha.RecordKey
+	// projectName names rec's project when it was derived for an old
+	// client (legacyProject), so the project is created with a name.
+	projectName string
 }
 
 // Enqueue validates records, reporting bad ones per record, and applies the
@@ -131,7 +134,7 @@ func (s *Sync) Enqueue(ctx context.Context, grove string, req *EnqueueRequest) (
 	}
 	var items []item
 	for i, raw := range req.Records {
-		it, rej := s.validate(grove, req.MachineID, raw, parsed[i])
+		it, rej := s.validate(grove, req.Protocol, req.MachineID, raw, parsed[i])
 		if rej != nil {
 			res.Rejected = append(res.Rejected, *rej)
 			continue
@@ -161,7 +164,7 @@ func (s *Sync) Enqueue(ctx context.Context, grove string, req *EnqueueRequest) (
 }
 
 // validate turns one raw record into an item, or says why it is rejected.
-func (s *Sync) validate(grove, envelopeMachine string, raw json.RawMessage, w *wireRecord) (item, *Rejection) {
+func (s *Sync) validate(grove string, protocol int, envelopeMachine string, raw json.RawMessage, w *wireRecord) (item, *Rejection) {
 	reject := func(table, id, format string, args ...any) (item, *Rejection) {
 		return item{}, &Rejection{ID: id, Table: table, Error: fmt.Sprintf(format, args...)}
 	}
@@ -226,7 +229,12 @@ func (s *Sync) validate(grove, envelopeMachine string, raw json.RawMessage, w *w
 	}
 	key := hypha.RecordKey{Table: t, GroveID: grove, MachineID: machine, ID: id}
 	pid, hasPID := data[hypha.ColProject]
-	if t.Scope == hypha.ScopeProject && (w.Operation == "upsert" || hasPID) && w.Operation != "embed" {
+	legacy := protocol < legacyProtocolBelow
+	// Clients of protocol 3 name a valid project on every upsert (and on
+	// deletes that carry one), as upstream's newer worker demands; older
+	// clients' rows are filed in a derived project instead (legacyProject),
+	// and their deletes are keyed by id alone.
+	if t.Scope == hypha.ScopeProject && !legacy && (w.Operation == "upsert" || hasPID) && w.Operation != "embed" {
 		if s, ok := pid.(string); !ok || !hypha.ProjectIDPattern.MatchString(s) {
 			return reject(w.Table, id, "Invalid project_id: expected proj_<32 hex chars>, got %s", jsonOf(pid, hasPID))
 		}
@@ -238,6 +246,12 @@ func (s *Sync) validate(grove, envelopeMachine string, raw json.RawMessage, w *w
 	if err != nil {
 		return reject(w.Table, id, "%s", hypha.ErrorMessage(err))
 	}
+	var projectName string
+	if t.Scope == hypha.ScopeProject && legacy {
+		if rec.ProjectID, projectName, err = legacyProject(grove, data); err != nil {
+			return reject(w.Table, id, "%s", hypha.ErrorMessage(err))
+		}
+	}
 	if w.ContentHash != nil && *w.ContentHash != "" {
 		rec.SetContentHash(*w.ContentHash)
 	}
@@ -245,7 +259,7 @@ func (s *Sync) validate(grove, envelopeMachine string, raw json.RawMessage, w *w
 		now := s.Store.Now().Unix()
 		rec.SyncedAt = &now // machine-scoped rows: server-authoritative "last received"
 	}
-	return item{op: "upsert", rec: rec, key: key}, nil
+	return item{op: "upsert", rec: rec, key: key, projectName: projectName}, nil
 }
 
 // apply writes one chunk of items in one transaction, with the embed jobs
@@ -256,9 +270,16 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 	err := s.Store.InTx(ctx, func(tx hypha.Queries) error {
 		chunk = EnqueueResult{}
 		var pids []string
+		var names map[string]string // derived projects' names
 		for _, it := range items {
 			if it.rec != nil && it.rec.ProjectID != "" {
 				pids = append(pids, it.rec.ProjectID)
+				if it.projectName != "" {
+					if names == nil {
+						names = map[string]string{}
+					}
+					names[it.rec.ProjectID] = it.projectName
+				}
 			}
 		}
 		owners, unknown := map[string]string{}, []string(nil)
@@ -270,7 +291,11 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 			}
 		}
 		if len(unknown) > 0 {
-			claimed, err := tx.ClaimProjects(ctx, grove, unknown)
+			ps := make([]*hypha.Project, len(unknown))
+			for i, p := range unknown {
+				ps[i] = &hypha.Project{ID: p, Name: names[p]}
+			}
+			claimed, err := tx.RegisterProjects(ctx, grove, ps)
 			if err != nil {
 				return err
 			}
