@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/hyphateam/hypha"
 )
@@ -13,9 +11,6 @@ import (
 const (
 	DefaultManifestLimit = 200
 	MaxManifestLimit     = 1000
-	maxConfigKeys        = 200
-	maxConfigKeyBytes    = 200
-	maxConfigValueBytes  = 64 << 10
 )
 
 // FindRecord returns one record of a /records type (plural table names:
@@ -69,42 +64,6 @@ func (s *Sync) Manifest(ctx context.Context, grove string, req ManifestRequest) 
 // Config returns team_config.
 func (s *Sync) Config(ctx context.Context) (map[string]string, error) {
 	return TeamConfig(ctx, s.Store)
-}
-
-// PutConfig upserts team_config keys from a flat JSON object. Strings,
-// numbers and booleans are stored as text; null, objects and arrays are
-// refused rather than failing the write.
-func (s *Sync) PutConfig(ctx context.Context, body map[string]any) (int, error) {
-	if len(body) == 0 {
-		return 0, hypha.Errorf(hypha.EInvalid, "Empty config body")
-	}
-	if len(body) > maxConfigKeys {
-		return 0, hypha.Errorf(hypha.ETooLarge, "%d config keys in one request; at most %d", len(body), maxConfigKeys)
-	}
-	values := make(map[string]string, len(body))
-	for k, v := range body {
-		if k == "" || len(k) > maxConfigKeyBytes {
-			return 0, hypha.Errorf(hypha.EInvalid, "config key %q must be 1-%d bytes", truncateID(k), maxConfigKeyBytes)
-		}
-		var str string
-		switch x := v.(type) {
-		case string:
-			str = x
-		case bool:
-			str = fmt.Sprint(x)
-		case fmt.Stringer: // json.Number
-			str = x.String()
-		case float64:
-			str = fmt.Sprint(x)
-		default:
-			return 0, hypha.Errorf(hypha.EInvalid, "config value of %q must be a string, number or boolean, got %s", k, jsonOf(v, true))
-		}
-		if len(str) > maxConfigValueBytes || strings.IndexByte(str, 0) >= 0 {
-			return 0, hypha.Errorf(hypha.EInvalid, "config value of %q must be text of at most %d bytes", k, maxConfigValueBytes)
-		}
-		values[k] = str
-	}
-	return len(values), s.Store.PutTeamConfig(ctx, values)
 }
 
 // Summary is the answer of /sync-summary.
