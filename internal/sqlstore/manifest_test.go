@@ -19,7 +19,7 @@ import (
 func TestManifestIndexesMatchTheQuery(t *testing.T) {
 	t.Parallel()
 	for _, engine := range []string{"sqlite", "postgres"} {
-		b, err := os.ReadFile("../../" + engine + "/migrations/0011_manifest_integer_ids.sql")
+		b, err := os.ReadFile("../../" + engine + "/migrations/0011_manifest_ids.sql")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,7 +134,7 @@ func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hyp
 }
 
 // manifestIDClassSQL is hypha.ManifestIDClass in SQL both engines accept.
-// The migrations index it verbatim (0011_manifest_integer_ids), and SQLite
+// The migrations index it verbatim (0011_manifest_ids), and SQLite
 // uses an index on an expression only for the very same expression: change
 // both together.
 const manifestIDClassSQL = `(CASE WHEN id <> '' AND LTRIM(id, '0123456789') = '' AND (id = '0' OR SUBSTR(id, 1, 1) <> '0') THEN LENGTH(id) ELSE 1000000 END)`
