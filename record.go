@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Record is one row of a synced table, ready to be written: its key, its
@@ -158,6 +159,9 @@ func coerce(typ ColumnType, v any) (any, error) {
 		case string:
 			if strings.IndexByte(x, 0) >= 0 {
 				return nil, fmt.Errorf("contains a NUL character, which text columns cannot hold")
+			}
+			if !utf8.ValidString(x) {
+				return nil, fmt.Errorf("is not valid UTF-8, which text columns cannot hold")
 			}
 			return x, nil
 		case json.Number:

@@ -51,7 +51,11 @@ type OrderBy struct {
 }
 
 // ManifestQuery selects one page of a table's (id, content hash) listing
-// for a machine, the basis of the daemon's reconcile.
+// for a machine, the basis of the daemon's reconcile. Ids are listed in
+// ascending bytewise order, except in tables with Table.IntegerID, which
+// list them as upstream's INTEGER column does (ManifestIDLess): the ids that
+// are integers (digits, no leading zero) first in numeric order, then every
+// other id bytewise. Cursor continues after its id in that same order.
 type ManifestQuery struct {
 	Table     *Table
 	GroveID   string
@@ -59,6 +63,39 @@ type ManifestQuery struct {
 	ProjectID string // "" for every project
 	Cursor    string // the last id of the previous page; "" for the first
 	Limit     int    // 0 counts only
+}
+
+// ManifestIDClass returns the first sort key of an id of an IntegerID table
+// in /manifest: its length when it is a non-negative integer written
+// without leading zeros ("0", "7", "10"), which orders such ids as numbers
+// when the id itself breaks ties; NonIntegerIDClass for any other id, which
+// sorts them after every integer, bytewise. Negative integers and ids
+// with leading zeros are among the others: upstream's ids are SQLite row
+// ids, never either.
+func ManifestIDClass(id string) int {
+	if id == "" || (id[0] == '0' && len(id) > 1) {
+		return NonIntegerIDClass
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return NonIntegerIDClass
+		}
+	}
+	return len(id)
+}
+
+// NonIntegerIDClass is ManifestIDClass of ids that are not integers: more
+// than the length of any id (ids are at most a few hundred bytes).
+const NonIntegerIDClass = 1_000_000
+
+// ManifestIDLess reports whether id a comes before id b in the /manifest
+// order of an IntegerID table.
+func ManifestIDLess(a, b string) bool {
+	ca, cb := ManifestIDClass(a), ManifestIDClass(b)
+	if ca != cb {
+		return ca < cb
+	}
+	return a < b
 }
 
 // ManifestItem is one row of a manifest page.

@@ -123,3 +123,31 @@ type RetrieveHint struct {
 	Tool  string         `json:"tool"`
 	Input map[string]any `json:"input"`
 }
+
+// SearchResponse is the answer of GET /search: Myco's {results,
+// machine_ids}. Myco's daemon declares machine_ids in its team search
+// response type (the worker never filled it) beside results it tags with
+// each result's machine.
+type SearchResponse struct {
+	Results []SearchResult `json:"results"`
+	// MachineIDs are the distinct machine ids of Results, in the order
+	// they first appear (the machine of the best result first); empty,
+	// never null, without results.
+	MachineIDs []string `json:"machine_ids"`
+}
+
+// NewSearchResponse wraps results as the answer of GET /search.
+func NewSearchResponse(results []SearchResult) *SearchResponse {
+	out := &SearchResponse{Results: results, MachineIDs: []string{}}
+	if out.Results == nil {
+		out.Results = []SearchResult{}
+	}
+	seen := make(map[string]bool, len(results))
+	for _, r := range results {
+		if !seen[r.MachineID] {
+			seen[r.MachineID] = true
+			out.MachineIDs = append(out.MachineIDs, r.MachineID)
+		}
+	}
+	return out
+}

@@ -58,6 +58,11 @@ type ProjectStore interface {
 	// groveID and returns the owning grove of every id, so the caller can
 	// refuse records whose project belongs to another grove.
 	ClaimProjects(ctx context.Context, groveID string, ids []string) (owners map[string]string, err error)
+	// RegisterProjects is ClaimProjects for projects that come with a
+	// name (the projects derived for rows of old clients): an unknown
+	// project is created with its Name, an existing one keeps its own.
+	// Only ID and Name are read.
+	RegisterProjects(ctx context.Context, groveID string, projects []*Project) (owners map[string]string, err error)
 	ListProjects(ctx context.Context, groveID string) ([]*Project, error)
 }
 

@@ -43,6 +43,11 @@ type Table struct {
 	InManifest  bool     // listed by /manifest (every table with an id)
 	RecordType  bool     // readable through /records/:type/:id
 	MinProtocol int      // lowest sync protocol version that carries the table
+	// IntegerID marks the tables whose id is an INTEGER upstream (reference
+	// §4.2: prompt_batches, digest_extracts, knowledge_release_state). Ids
+	// are stored as text everywhere, but /manifest pages these tables in
+	// upstream's order: integer ids as numbers (ManifestQuery).
+	IntegerID bool
 	// Shareable tables have a sharing_policy column (SharingPrivate when
 	// NULL): a record may be shared with granted groves or made public.
 	Shareable bool
@@ -94,7 +99,7 @@ var SyncedTables = []*Table{
 			textDef("status", "active"), intDef("prompt_count", 0), intDef("tool_count", 0), text("title"), text("summary"),
 			text("transcript_path"), text("parent_session_id"), text("parent_session_reason"), intDef("processed", 0),
 			text("content_hash"), integer("created_at"), text("sharing_policy")}, Shareable: true},
-	{Name: "prompt_batches", Scope: ScopeProject, ContentHash: true, InManifest: true, MinProtocol: 1,
+	{Name: "prompt_batches", Scope: ScopeProject, ContentHash: true, InManifest: true, MinProtocol: 1, IntegerID: true,
 		Columns: []Column{text("session_id"), integer("parent_prompt_batch_id"), textDef("kind", "initial"), textDef("origin", "human"),
 			integer("prompt_number"), text("user_prompt"), text("response_summary"), text("classification"), integer("started_at"),
 			integer("ended_at"), textDef("status", "active"), intDef("activity_count", 0), intDef("processed", 0), text("content_hash"),
@@ -121,7 +126,7 @@ var SyncedTables = []*Table{
 	{Name: "artifacts", Scope: ScopeProject, TextColumn: "content", InManifest: true, RecordType: true, MinProtocol: 1,
 		Columns: []Column{text("artifact_type"), text("source_path"), text("title"), text("content"), text("last_captured_by"),
 			text("tags"), integer("created_at"), integer("updated_at"), text("sharing_policy")}, Shareable: true},
-	{Name: "digest_extracts", Scope: ScopeProject, InManifest: true, MinProtocol: 1,
+	{Name: "digest_extracts", Scope: ScopeProject, InManifest: true, MinProtocol: 1, IntegerID: true,
 		Columns: []Column{text("agent_id"), integer("tier"), text("content"), text("substrate_hash"), integer("generated_at"), text("sharing_policy")}, Shareable: true},
 	{Name: "skill_candidates", Scope: ScopeProject, InManifest: true, MinProtocol: 1,
 		Columns: []Column{text("agent_id"), text("topic"), text("rationale"), realDef("confidence", 0), textDef("status", "identified"),
@@ -137,7 +142,7 @@ var SyncedTables = []*Table{
 			text("content_snapshot"), integer("created_at")}},
 	{Name: "skill_usage", Scope: ScopeProject, InManifest: true, MinProtocol: 1,
 		Columns: []Column{text("skill_id"), text("session_id"), integer("detected_at")}},
-	{Name: "knowledge_release_state", Scope: ScopeProject, InManifest: true, MinProtocol: 1,
+	{Name: "knowledge_release_state", Scope: ScopeProject, InManifest: true, MinProtocol: 1, IntegerID: true,
 		Columns: []Column{text("identity_key"), text("namespace"), text("record_id"), text("source_session_id"),
 			integer("source_prompt_batch_id"), text("state"), text("confidence"), text("basis_kind"), text("basis_ref"), text("basis_sha"),
 			integer("release_pr_number"), text("reason"), integer("checked_at"), integer("created_at"), integer("updated_at")}},

@@ -74,18 +74,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, hypha.Errorf(hypha.ETooLarge, "the query takes %d bytes, over the %d-byte limit", len(sq.Text), hypha.MaxSearchQueryBytes))
 		return
 	}
-	results, err := s.Search.Search(r.Context(), groveOf(r), sq)
+	out, err := s.Search.Answer(r.Context(), groveOf(r), sq)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	out := wire.SearchResponse{Results: results, MachineIDs: []string{}}
-	seen := map[string]bool{}
-	for _, res := range results {
-		if !seen[res.MachineID] {
-			seen[res.MachineID] = true
-			out.MachineIDs = append(out.MachineIDs, res.MachineID)
-		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/app"
@@ -154,13 +153,13 @@ func (s *Server) withBodyLimit(next http.Handler) http.Handler {
 // without this the two engines would answer such a request differently.
 func (s *Server) withStorableURL(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !storable(r.URL.Path) {
+		if !hypha.ValidText(r.URL.Path) {
 			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "the path holds a NUL byte or invalid UTF-8"))
 			return
 		}
 		for k, vs := range r.URL.Query() {
 			for _, v := range append(vs, k) {
-				if !storable(v) {
+				if !hypha.ValidText(v) {
 					s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "query parameter %q holds a NUL byte or invalid UTF-8", hypha.Clip(strings.ToValidUTF8(k, "?"))))
 					return
 				}
@@ -169,8 +168,6 @@ func (s *Server) withStorableURL(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // withRecover turns a panic into a logged 500 with a JSON body.
 func (s *Server) withRecover(next http.Handler) http.Handler {

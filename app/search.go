@@ -72,6 +72,16 @@ func (s *Search) Search(ctx context.Context, grove string, q hypha.SearchQuery) 
 	return s.search(ctx, grove, shared, q)
 }
 
+// Answer is Search shaped as the answer of GET /search: the results and
+// the distinct machine ids among them (hypha.SearchResponse).
+func (s *Search) Answer(ctx context.Context, grove string, q hypha.SearchQuery) (*hypha.SearchResponse, error) {
+	results, err := s.Search(ctx, grove, q)
+	if err != nil {
+		return nil, err
+	}
+	return hypha.NewSearchResponse(results), nil
+}
+
 // SearchWith is Search for a caller that already read the groves sharing
 // with grove (SharedWith), as the MCP server does for every tool call.
 func (s *Search) SearchWith(ctx context.Context, grove string, shared []string, q hypha.SearchQuery) ([]hypha.SearchResult, error) {
@@ -79,29 +89,6 @@ func (s *Search) SearchWith(ctx context.Context, grove string, shared []string, 
 		return nil, err
 	}
 	return s.search(ctx, grove, shared, q)
-}
-
-// checkQuery validates q and fills its defaults.
-func checkQuery(q *hypha.SearchQuery) error {
-	q.Text = strings.TrimSpace(q.Text)
-	if q.Text == "" {
-		return hypha.Errorf(hypha.EInvalid, `Missing query parameter "q"`)
-	}
-	if !utf8.ValidString(q.Text) || strings.ContainsRune(q.Text, 0) {
-		return hypha.Errorf(hypha.EInvalid, "the query must be UTF-8 text without NUL")
-	}
-	switch q.Mode {
-	case "":
-		q.Mode = hypha.SearchHybrid
-	case hypha.SearchHybrid, hypha.SearchSemantic, hypha.SearchKeyword:
-	default:
-		return hypha.Errorf(hypha.EInvalid, "mode must be hybrid, semantic or keyword, not %q", q.Mode)
-	}
-	if q.Limit <= 0 {
-		q.Limit = hypha.DefaultSearchLimit
-	}
-	q.Limit = min(q.Limit, hypha.MaxSearchLimit)
-	return nil
 }
 
 func (s *Search) search(ctx context.Context, grove string, shared []string, q hypha.SearchQuery) ([]hypha.SearchResult, error) {

@@ -1,12 +1,10 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -89,23 +87,6 @@ func CheckProtocol(v int) error {
 	return nil
 }
 
-// wireRecord is one SyncRecord as the daemon sends it.
-type wireRecord struct {
-	Table       string          `json:"table"`
-	Operation   string          `json:"operation"`
-	ID          json.RawMessage `json:"id"`
-	MachineID   *string         `json:"machine_id"`
-	ContentHash *string         `json:"content_hash"`
-	Data        json.RawMessage `json:"data"`
-}
-
-// item is a validated record ready to apply.
-type item struct {
-	op  string // upsert, delete or embed
-	rec *hypha.Record
-	key hypha.RecordKey
-}
-
 // Enqueue validates records, reporting bad ones per record, and applies the
 // rest durably: when it returns nil every accepted record is committed.
 func (s *Sync) Enqueue(ctx context.Context, grove string, req *EnqueueRequest) (*EnqueueResult, error) {
@@ -131,7 +112,7 @@ func (s *Sync) Enqueue(ctx context.Context, grove string, req *EnqueueRequest) (
 	}
 	var items []item
 	for i, raw := range req.Records {
-		it, rej := s.validate(grove, req.MachineID, raw, parsed[i])
+		it, rej := s.validate(grove, req.Protocol, req.MachineID, raw, parsed[i])
 		if rej != nil {
 			res.Rejected = append(res.Rejected, *rej)
 			continue
@@ -160,81 +141,6 @@ func (s *Sync) Enqueue(ctx context.Context, grove string, req *EnqueueRequest) (
 	return res, nil
 }
 
-// validate turns one raw record into an item, or says why it is rejected.
-func (s *Sync) validate(grove, envelopeMachine string, raw json.RawMessage, w *wireRecord) (item, *Rejection) {
-	reject := func(table, id, format string, args ...any) (item, *Rejection) {
-		return item{}, &Rejection{ID: id, Table: table, Error: fmt.Sprintf(format, args...)}
-	}
-	if w == nil {
-		return reject("", "", "record is not a JSON object with table, operation, id and data")
-	}
-	id, ok := recordID(w.ID)
-	if !ok {
-		return reject(w.Table, "", "id must be a string or an integer")
-	}
-	if max := s.maxRecordBytes(); len(raw) > max {
-		return reject(w.Table, id, "record is %d bytes, over the %d-byte limit per record", len(raw), max)
-	}
-	t := hypha.LookupTable(w.Table)
-	if t == nil {
-		return reject(w.Table, id, "Unknown table: %s", w.Table)
-	}
-	switch w.Operation {
-	case "upsert", "delete", "embed":
-	default:
-		return reject(w.Table, id, "Unknown operation: %q (expected upsert, delete or embed)", w.Operation)
-	}
-	if id == "" {
-		return reject(w.Table, id, "id is required")
-	}
-	if len(id) > maxIDLength {
-		return reject(w.Table, truncateID(id), "id is %d bytes, over the %d-byte limit", len(id), maxIDLength)
-	}
-	machine := envelopeMachine
-	if w.MachineID != nil && *w.MachineID != "" {
-		machine = *w.MachineID
-	}
-	if machine == "" {
-		return reject(w.Table, id, "machine_id is required")
-	}
-	if len(machine) > maxMachineIDLength {
-		return reject(w.Table, id, "machine_id is %d bytes, over the %d-byte limit", len(machine), maxMachineIDLength)
-	}
-	data := map[string]any{}
-	if len(w.Data) > 0 && !bytes.Equal(bytes.TrimSpace(w.Data), []byte("null")) {
-		dec := json.NewDecoder(bytes.NewReader(w.Data))
-		dec.UseNumber()
-		if err := dec.Decode(&data); err != nil {
-			return reject(w.Table, id, "data must be a JSON object")
-		}
-	}
-	if w.Operation == "upsert" && len(w.Data) == 0 {
-		return reject(w.Table, id, "data is required for an upsert")
-	}
-	key := hypha.RecordKey{Table: t, GroveID: grove, MachineID: machine, ID: id}
-	pid, hasPID := data[hypha.ColProject]
-	if t.Scope == hypha.ScopeProject && (w.Operation == "upsert" || hasPID) && w.Operation != "embed" {
-		if s, ok := pid.(string); !ok || !hypha.ProjectIDPattern.MatchString(s) {
-			return reject(w.Table, id, "Invalid project_id: expected proj_<32 hex chars>, got %s", jsonOf(pid, hasPID))
-		}
-	}
-	if w.Operation != "upsert" {
-		return item{op: w.Operation, key: key}, nil
-	}
-	rec, err := hypha.NewRecord(t, grove, machine, id, data)
-	if err != nil {
-		return reject(w.Table, id, "%s", hypha.ErrorMessage(err))
-	}
-	if w.ContentHash != nil && *w.ContentHash != "" {
-		rec.SetContentHash(*w.ContentHash)
-	}
-	if t.Scope == hypha.ScopeMachine {
-		now := s.Store.Now().Unix()
-		rec.SyncedAt = &now // machine-scoped rows: server-authoritative "last received"
-	}
-	return item{op: "upsert", rec: rec, key: key}, nil
-}
-
 // apply writes one chunk of items in one transaction, with the embed jobs
 // of the records it changed.
 func (s *Sync) apply(ctx context.Context, grove string, items []item, res *EnqueueResult) error {
@@ -243,9 +149,16 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 	err := s.Store.InTx(ctx, func(tx hypha.Queries) error {
 		chunk = EnqueueResult{}
 		var pids []string
+		var names map[string]string // derived projects' names
 		for _, it := range items {
 			if it.rec != nil && it.rec.ProjectID != "" {
 				pids = append(pids, it.rec.ProjectID)
+				if it.projectName != "" {
+					if names == nil {
+						names = map[string]string{}
+					}
+					names[it.rec.ProjectID] = it.projectName
+				}
 			}
 		}
 		owners, unknown := map[string]string{}, []string(nil)
@@ -257,7 +170,11 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 			}
 		}
 		if len(unknown) > 0 {
-			claimed, err := tx.ClaimProjects(ctx, grove, unknown)
+			ps := make([]*hypha.Project, len(unknown))
+			for i, p := range unknown {
+				ps[i] = &hypha.Project{ID: p, Name: names[p]}
+			}
+			claimed, err := tx.RegisterProjects(ctx, grove, ps)
 			if err != nil {
 				return err
 			}
@@ -380,8 +297,8 @@ func (s *Sync) ensureGrove(ctx context.Context, grove string) error {
 // touchNode moves the machine's last_seen at most every five minutes (it
 // never creates a node: /connect does).
 func (s *Sync) touchNode(ctx context.Context, grove, machine string) {
-	if machine == "" {
-		return
+	if machine == "" || !hypha.ValidText(machine) {
+		return // no node can have it: records carried their own machine ids
 	}
 	now := s.Store.Now().Unix()
 	k := [2]string{grove, machine}
@@ -412,48 +329,6 @@ func (s *Sync) maxRecordBytes() int {
 		return s.MaxRecordBytes
 	}
 	return DefaultMaxRecordBytes
-}
-
-// recordID accepts the daemon's String(row_id) and a bare integer.
-func recordID(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return "", true
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, true
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		if i, err := n.Int64(); err == nil {
-			return strconv.FormatInt(i, 10), true
-		}
-	}
-	return "", false
-}
-
-// jsonOf renders a value as the Myco worker's message does (undefined when
-// the field is absent).
-func jsonOf(v any, present bool) string {
-	if !present {
-		return "undefined"
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	if len(b) > 120 {
-		return string(b[:120]) + "…"
-	}
-	return string(b)
-}
-
-func truncateID(id string) string {
-	if len(id) > 64 {
-		return id[:64] + "…"
-	}
-	return id
 }
 
 // projectTouchInterval bounds how often a project's last_sync_at is

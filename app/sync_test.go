@@ -254,10 +254,10 @@ func TestSync_ManifestConfigMembersRebuild(t *testing.T) {
 		if _, err := s.PutConfig(ctx, map[string]any{"team_name": nil}); hypha.ErrorCode(err) != hypha.EInvalid {
 			t.Fatalf("null config value: %v", err)
 		}
-		if n, err := s.PutConfig(ctx, map[string]any{"team_name": "Ants", "embedding_dimensions": json.Number("384")}); err != nil || n != 2 {
+		if n, err := s.PutConfig(ctx, map[string]any{"team_name": "Ants", "max_batch": json.Number("384")}); err != nil || n != 2 {
 			t.Fatalf("PutConfig = %d, %v", n, err)
 		}
-		if cfg, _ := s.Config(ctx); cfg["team_name"] != "Ants" || cfg["embedding_dimensions"] != "384" {
+		if cfg, _ := s.Config(ctx); cfg["team_name"] != "Ants" || cfg["max_batch"] != "384" {
 			t.Fatalf("config = %v", cfg)
 		}
 

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/hyphateam/hypha"
 )
@@ -13,9 +11,6 @@ import (
 const (
 	DefaultManifestLimit = 200
 	MaxManifestLimit     = 1000
-	maxConfigKeys        = 200
-	maxConfigKeyBytes    = 200
-	maxConfigValueBytes  = 64 << 10
 )
 
 // FindRecord returns one record of a /records type (plural table names:
@@ -24,6 +19,9 @@ func (s *Sync) FindRecord(ctx context.Context, grove, typ, id, machineID string)
 	t := hypha.LookupTable(typ)
 	if t == nil || !t.RecordType {
 		return nil, hypha.Errorf(hypha.EInvalid, "Unknown record type: %s", typ)
+	}
+	if err := validateKeys("id", id, "machine_id", machineID); err != nil {
+		return nil, err
 	}
 	return s.Store.FindRecord(ctx, hypha.RecordKey{Table: t, GroveID: grove, MachineID: machineID, ID: id})
 }
@@ -47,6 +45,9 @@ func (s *Sync) Manifest(ctx context.Context, grove string, req ManifestRequest) 
 	if t == nil || !t.InManifest {
 		return nil, nil, hypha.Errorf(hypha.EInvalid, "Unknown or ineligible table: %s", req.Table)
 	}
+	if err := validateKeys("machine_id", req.MachineID, "project_id", req.ProjectID, "cursor", req.Cursor); err != nil {
+		return nil, nil, err
+	}
 	limit := req.Limit
 	if limit <= 0 {
 		limit = DefaultManifestLimit
@@ -65,42 +66,6 @@ func (s *Sync) Config(ctx context.Context) (map[string]string, error) {
 	return TeamConfig(ctx, s.Store)
 }
 
-// PutConfig upserts team_config keys from a flat JSON object. Strings,
-// numbers and booleans are stored as text; null, objects and arrays are
-// refused rather than failing the write.
-func (s *Sync) PutConfig(ctx context.Context, body map[string]any) (int, error) {
-	if len(body) == 0 {
-		return 0, hypha.Errorf(hypha.EInvalid, "Empty config body")
-	}
-	if len(body) > maxConfigKeys {
-		return 0, hypha.Errorf(hypha.ETooLarge, "%d config keys in one request; at most %d", len(body), maxConfigKeys)
-	}
-	values := make(map[string]string, len(body))
-	for k, v := range body {
-		if k == "" || len(k) > maxConfigKeyBytes {
-			return 0, hypha.Errorf(hypha.EInvalid, "config key %q must be 1-%d bytes", truncateID(k), maxConfigKeyBytes)
-		}
-		var str string
-		switch x := v.(type) {
-		case string:
-			str = x
-		case bool:
-			str = fmt.Sprint(x)
-		case fmt.Stringer: // json.Number
-			str = x.String()
-		case float64:
-			str = fmt.Sprint(x)
-		default:
-			return 0, hypha.Errorf(hypha.EInvalid, "config value of %q must be a string, number or boolean, got %s", k, jsonOf(v, true))
-		}
-		if len(str) > maxConfigValueBytes || strings.IndexByte(str, 0) >= 0 {
-			return 0, hypha.Errorf(hypha.EInvalid, "config value of %q must be text of at most %d bytes", k, maxConfigValueBytes)
-		}
-		values[k] = str
-	}
-	return len(values), s.Store.PutTeamConfig(ctx, values)
-}
-
 // Summary is the answer of /sync-summary.
 type Summary struct {
 	Tables          map[string]int64
@@ -113,6 +78,9 @@ type Summary struct {
 
 // SyncSummary counts a grove's rows, optionally those of one machine too.
 func (s *Sync) SyncSummary(ctx context.Context, grove, machineID string) (*Summary, error) {
+	if err := validateKeys("machine_id", machineID); err != nil {
+		return nil, err
+	}
 	out := &Summary{}
 	var err error
 	if out.Tables, err = s.Store.CountRecords(ctx, grove, ""); err != nil {
@@ -158,6 +126,12 @@ func (s *Sync) Members(ctx context.Context, grove string) ([]*hypha.Record, erro
 
 // RemoveMember deletes one machine's roster rows in the grove.
 func (s *Sync) RemoveMember(ctx context.Context, grove, machineID string) (int64, error) {
+	if machineID == "" {
+		return 0, hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	if err := validateKeys("machine_id", machineID); err != nil {
+		return 0, err
+	}
 	n, err := s.Store.DeleteMachineRows(ctx, grove, machineID, []*hypha.Table{hypha.LookupTable("team_members")})
 	return n["team_members"], err
 }
@@ -167,6 +141,9 @@ func (s *Sync) RemoveMember(ctx context.Context, grove, machineID string) (int64
 func (s *Sync) Rebuild(ctx context.Context, grove, machineID string) (int, error) {
 	if machineID == "" {
 		return 0, hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	if err := validateKeys("machine_id", machineID); err != nil {
+		return 0, err
 	}
 	err := s.Store.InTx(ctx, func(tx hypha.Queries) error {
 		if _, err := tx.DeleteMachineRows(ctx, grove, machineID, hypha.SyncedTables); err != nil {
@@ -185,4 +162,15 @@ func SortedTableNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// validateKeys checks name/value pairs with hypha.ValidateKeyText, so a
+// lookup by bytes no engine can hold is refused alike on both engines.
+func validateKeys(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := hypha.ValidateKeyText(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -55,3 +55,13 @@ func TeamConfig(ctx context.Context, store hypha.Store) (map[string]string, erro
 	}
 	return store.TeamConfig(ctx)
 }
+
+// SetTeamID replaces the team's identity: an operator's step (never a
+// client's, see PutConfig) for a team moved from another server, whose
+// daemons already hold its team_<32 hex> id.
+func SetTeamID(ctx context.Context, store hypha.Store, id string) error {
+	if !TeamIDPattern.MatchString(id) {
+		return hypha.Errorf(hypha.EInvalid, "team_id must be team_<32 hex digits>, got %q", truncateID(id))
+	}
+	return store.PutTeamConfig(ctx, map[string]string{"team_id": id})
+}

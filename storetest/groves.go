@@ -146,6 +146,37 @@ func testProjects(t *testing.T, open OpenFunc) {
 			}
 		}
 	})
+	t.Run("RegisterNamesNewProjectsOnly", func(t *testing.T) {
+		s, c := setup(t, open)
+		mustGrove(t, s, "a")
+		mustGrove(t, s, "b")
+		p1, p2, p3 := projectID(1), projectID(2), projectID(3)
+		if _, err := s.ClaimProjects(t.Context(), "a", []string{p1}); err != nil {
+			t.Fatalf("ClaimProjects: %v", err)
+		}
+		owners, err := s.RegisterProjects(t.Context(), "a", []*hypha.Project{
+			{ID: p1, Name: "renamed"}, {ID: p2, Name: "webshop"}, {ID: p2, Name: "other"}, {ID: p3},
+		})
+		if err != nil {
+			t.Fatalf("RegisterProjects: %v", err)
+		}
+		if want := map[string]string{p1: "a", p2: "a", p3: "a"}; !reflect.DeepEqual(owners, want) {
+			t.Fatalf("owners = %v, want %v", owners, want)
+		}
+		got, err := s.ListProjects(t.Context(), "a")
+		if err != nil {
+			t.Fatalf("ListProjects: %v", err)
+		}
+		want := []*hypha.Project{{ID: p1, GroveID: "a", CreatedAt: c.Unix()}, {ID: p2, GroveID: "a", Name: "webshop", CreatedAt: c.Unix()},
+			{ID: p3, GroveID: "a", CreatedAt: c.Unix()}}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ListProjects = %v, want %v: an existing project keeps its name, a new one takes the first", fmtProjects(got), fmtProjects(want))
+		}
+		owners, err = s.RegisterProjects(t.Context(), "b", []*hypha.Project{{ID: p2, Name: "theirs"}})
+		if err != nil || owners[p2] != "a" {
+			t.Fatalf("RegisterProjects(b) = %v, %v; p2 stays with grove a", owners, err)
+		}
+	})
 	t.Run("ClaimNothing", func(t *testing.T) {
 		s, _ := setup(t, open)
 		owners, err := s.ClaimProjects(t.Context(), hypha.DefaultGroveID, nil)

@@ -43,6 +43,7 @@ func Run(t *testing.T, open OpenFunc) {
 	t.Run("SearchIndex", func(t *testing.T) { testSearchIndex(t, open) })
 	t.Run("SearchChanges", func(t *testing.T) { testSearchChanges(t, open) })
 	t.Run("Sharing", func(t *testing.T) { testSharing(t, open) })
+	t.Run("Manifest", func(t *testing.T) { testManifest(t, open) })
 }
 
 func testStore(t *testing.T, open OpenFunc) {

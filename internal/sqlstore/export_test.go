@@ -1,5 +1,7 @@
 package sqlstore
 
+import "github.com/hyphateam/hypha"
+
 // ScanDocsQueries returns the statements of ScanSearchDocs by table, for
 // the tests of their query plans.
 func ScanDocsQueries() map[string]string {
@@ -8,4 +10,14 @@ func ScanDocsQueries() map[string]string {
 		out[sq.table.Name] = sq.query
 	}
 	return out
+}
+
+// ManifestIDClassSQL is the SQL of hypha.ManifestIDClass, which the
+// migrations must index verbatim.
+const ManifestIDClassSQL = manifestIDClassSQL
+
+// ManifestQuery returns the page statement of ManifestPage and its
+// arguments for machine m1 of grove g, after cursor (none when "").
+func ManifestQuery(t *hypha.Table, cursor string, limit int) (string, []any) {
+	return manifestPage(t, "grove_id = ? AND machine_id = ?", []any{"g", "m1"}, cursor, limit)
 }

@@ -76,19 +76,37 @@ func (q *queries) ListGroves(ctx context.Context) ([]*hypha.Grove, error) {
 
 // ClaimProjects registers unknown projects in groveID and returns owners.
 func (q *queries) ClaimProjects(ctx context.Context, groveID string, ids []string) (map[string]string, error) {
-	owners := make(map[string]string, len(ids))
+	ps := make([]*hypha.Project, len(ids))
+	for i, id := range ids {
+		ps[i] = &hypha.Project{ID: id}
+	}
+	return q.RegisterProjects(ctx, groveID, ps)
+}
+
+// RegisterProjects registers unknown projects in groveID, with their
+// names, and returns the owners of all of them.
+func (q *queries) RegisterProjects(ctx context.Context, groveID string, projects []*hypha.Project) (map[string]string, error) {
+	owners := make(map[string]string, len(projects))
+	names := make(map[string]string, len(projects))
+	ids := make([]string, 0, len(projects))
+	for _, p := range projects {
+		if _, seen := names[p.ID]; !seen || names[p.ID] == "" {
+			names[p.ID] = p.Name
+		}
+		ids = append(ids, p.ID)
+	}
 	// Sorted, so concurrent claims of shared ids lock them in the same order.
 	uniq := dedupe(ids)
 	sort.Strings(uniq)
 	now := q.now()
 	err := chunks(len(uniq), 500, func(lo, hi int) error {
-		args := make([]any, 0, 3*(hi-lo))
+		args := make([]any, 0, 4*(hi-lo))
 		rows := make([]string, 0, hi-lo)
 		for _, id := range uniq[lo:hi] {
-			rows = append(rows, "(?, ?, ?)")
-			args = append(args, id, groveID, now)
+			rows = append(rows, "(?, ?, ?, ?)")
+			args = append(args, id, groveID, nullString(names[id]), now)
 		}
-		if _, err := q.exec(ctx, `INSERT INTO projects (id, grove_id, created_at) VALUES `+strings.Join(rows, ", ")+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
+		if _, err := q.exec(ctx, `INSERT INTO projects (id, grove_id, name, created_at) VALUES `+strings.Join(rows, ", ")+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
 			return q.db.wrap(err, "claim projects")
 		}
 		sel := make([]any, 0, hi-lo)

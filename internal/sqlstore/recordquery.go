@@ -133,7 +133,51 @@ func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hyp
 	return out, q.db.wrap(rows.Err(), "list "+t.Name)
 }
 
-// ManifestPage lists a machine's ids (and content hashes) in id order.
+// manifestIDClassSQL is hypha.ManifestIDClass in SQL both engines accept.
+// The migrations index it verbatim (0011_manifest_ids), and SQLite
+// uses an index on an expression only for the very same expression: change
+// both together.
+const manifestIDClassSQL = `(CASE WHEN id <> '' AND LTRIM(id, '0123456789') = '' AND (id = '0' OR SUBSTR(id, 1, 1) <> '0') THEN LENGTH(id) ELSE 1000000 END)`
+
+// manifestPage returns the page statement of ManifestPage and its
+// arguments: the rows of t after the cursor (if any) in the table's
+// manifest order, limit+1 of them, where (with whereArgs) being the
+// partition's condition.
+func manifestPage(t *hypha.Table, where string, whereArgs []any, cursor string, limit int) (string, []any) {
+	cols := "id, project_id"
+	if t.ContentHash {
+		cols += ", content_hash"
+	}
+	args := slices.Clone(whereArgs)
+	switch {
+	case cursor == "":
+		// No id condition on the first page: the Myco worker's `id > ''`
+		// lost every integer id there (reference §12.5).
+		order := "id"
+		if t.IntegerID {
+			order = manifestIDClassSQL + ", id"
+		}
+		return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT ?", cols, quote(t.Name), where, order), append(args, limit+1)
+	case !t.IntegerID:
+		return fmt.Sprintf("SELECT %s FROM %s WHERE %s AND id > ? ORDER BY id LIMIT ?", cols, quote(t.Name), where), append(args, cursor, limit+1)
+	}
+	// After a cursor in the integer order: the rest of the cursor's class
+	// (ids of its length, or the other ids), then the later classes. Each
+	// branch is one range of the manifest index; SQLite cannot take the
+	// row value (class, id) > (?, ?) as a range of an index on an
+	// expression and would filter the partition from its start instead.
+	class := hypha.ManifestIDClass(cursor)
+	branch := "SELECT * FROM (SELECT %s, %s AS cls FROM %s WHERE %s AND %s ORDER BY %s LIMIT ?) AS %s"
+	same := fmt.Sprintf(branch, cols, manifestIDClassSQL, quote(t.Name), where, manifestIDClassSQL+" = ? AND id > ?", "id", "same_class")
+	later := fmt.Sprintf(branch, cols, manifestIDClassSQL, quote(t.Name), where, manifestIDClassSQL+" > ?", manifestIDClassSQL+", id", "later_classes")
+	query := fmt.Sprintf("SELECT %s FROM (%s UNION ALL %s) AS page ORDER BY cls, id LIMIT ?", cols, same, later)
+	args = append(args, class, cursor, limit+1)
+	args = append(append(args, whereArgs...), class, limit+1)
+	return query, append(args, limit+1)
+}
+
+// ManifestPage lists a machine's ids (and content hashes) in the table's
+// manifest order (hypha.ManifestQuery).
 func (q *queries) ManifestPage(ctx context.Context, m hypha.ManifestQuery) (*hypha.ManifestPage, error) {
 	t := m.Table
 	where := "grove_id = ? AND machine_id = ?"
@@ -149,18 +193,8 @@ func (q *queries) ManifestPage(ctx context.Context, m hypha.ManifestQuery) (*hyp
 	if m.Limit <= 0 {
 		return page, nil
 	}
-	cols := "id, project_id"
-	if t.ContentHash {
-		cols += ", content_hash"
-	}
-	// The id condition only when there is a cursor: the Myco worker's
-	// `id > ''` on page one lost every integer id (reference §12.5).
-	if m.Cursor != "" {
-		where += " AND id > ?"
-		args = append(args, m.Cursor)
-	}
-	args = append(args, m.Limit+1)
-	rows, err := q.query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY id LIMIT ?", cols, quote(t.Name), where), args...)
+	query, args := manifestPage(t, where, args, m.Cursor, m.Limit)
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, q.db.wrap(err, "manifest "+t.Name)
 	}

@@ -37,6 +37,12 @@ func (db *DB) ClaimProjects(ctx context.Context, groveID string, ids []string) (
 	return out, err
 }
 
+// RegisterProjects registers named projects and returns their owners.
+func (db *DB) RegisterProjects(ctx context.Context, groveID string, projects []*hypha.Project) (out map[string]string, err error) {
+	err = db.writeTx(ctx, func(q *queries) error { out, err = q.RegisterProjects(ctx, groveID, projects); return err })
+	return out, err
+}
+
 // ListProjects lists a grove's projects.
 func (db *DB) ListProjects(ctx context.Context, groveID string) ([]*hypha.Project, error) {
 	return db.reader().ListProjects(ctx, groveID)
