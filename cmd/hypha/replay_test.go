@@ -114,7 +114,13 @@ func TestMycoWireReplay(t *testing.T) {
 				t.Fatalf("migrate: %s %s", out, errOut)
 			}
 			key := createTeamKey(t, db)
-			base, _ := startServe(t, nil, "--db", db)
+			args := []string{"--db", db}
+			if engine == "postgres" {
+				// PostgreSQL has no data directory: the operator names the
+				// key file (SQLite's sits beside its database).
+				args = append(args, "--server-key-file", filepath.Join(t.TempDir(), "server.key"))
+			}
+			base, _ := startServe(t, nil, args...)
 			st := &replayState{}
 			for _, r := range reqs {
 				status, hdr, body := replayOne(t, base, key, st, r)
