@@ -130,16 +130,17 @@ func (s *Server) handleRotateMCP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if rot.Shared == nil {
-		// Everything was revoked, but without a server key no shared
-		// token can be handed out: say so rather than answer token "".
-		s.writeError(w, r, rot.SharedErr)
-		return
+	out := wire.RotateMCPResponse{Rotated: rot.Revoked, GroveID: grove,
+		Message: "revoked " + strconv.Itoa(rot.Revoked) + " MCP token(s) of grove " + grove + "; each daemon gets a new one of its own from POST /connect"}
+	if rot.Shared != nil {
+		out.Token = rot.Shared.Token
+		out.Message += "; token is the grove's new shared token"
+	} else {
+		// The revocation happened; only the shared token (for clients that
+		// name no daemon) could not be minted, and the message says why.
+		out.Message += "; no shared token: " + hypha.ErrorMessage(rot.SharedErr)
 	}
-	writeJSON(w, http.StatusOK, wire.RotateMCPResponse{
-		Token: rot.Shared.Token, Rotated: rot.Revoked, GroveID: grove,
-		Message: "revoked " + strconv.Itoa(rot.Revoked) + " MCP token(s) of grove " + grove + "; token is the grove's new shared token, and each daemon gets a new one of its own from POST /connect",
-	})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func rfc3339(epoch int64) *string {

@@ -187,7 +187,7 @@ func TestCLI_SearchReindex(t *testing.T) {
 				t.Fatalf("reindex: exit %d\n%s%s", r.code, r.out, r.errs)
 			}
 			_, _, health := getJSON(t, base+"/health")
-			if fmt.Sprint(health["embedder"]) != fmt.Sprintf("map[dims:384 lexical:true model:%s provider:hash]", search.HashModel) {
+			if fmt.Sprint(health["embedder"]) != fmt.Sprintf("map[dims:384 lexical:true model:%s provider:hash provider_token_set:false]", search.HashModel) {
 				t.Fatalf("/health embedder = %v", health["embedder"])
 			}
 			if err := stop(); err != nil {
@@ -207,7 +207,7 @@ func TestCLI_SearchReindex(t *testing.T) {
 			base, stop = startServe(t, nil, append(args, "--embedder", "openai", "--embedding-url", provider.URL, "--embedding-model", "test-embed",
 				"--embedding-dimensions", "8", "--embedding-api-key-file", keyFile)...)
 			_, _, health = getJSON(t, base+"/health")
-			if fmt.Sprint(health["embedder"]) != "map[dims:8 lexical:false model:test-embed provider:openai]" {
+			if fmt.Sprint(health["embedder"]) != "map[dims:8 lexical:false model:test-embed provider:openai provider_token_set:false]" {
 				t.Fatalf("/health embedder = %v", health["embedder"])
 			}
 			if got := vectorModels(t, db); got[search.HashModel+"/384"] != 0 {
