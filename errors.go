@@ -21,6 +21,7 @@ const (
 	EConflict            = "conflict"                     // compare-and-set lost, or a uniqueness clash (409)
 	EProtocolUnsupported = "protocol_version_unsupported" // client protocol outside the window (409)
 	ETooLarge            = "payload_too_large"            // body or batch over its limit (413)
+	EUnsupportedMedia    = "unsupported_media_type"       // body not sent as a media type the route takes (415)
 	ERateLimited         = "rate_limited"                 // too many requests (429)
 	EUnavailable         = "unavailable"                  // store unreachable or busy (503)
 	ESchemaMismatch      = "schema_mismatch"              // database schema not at the binary's version (503)

@@ -24,6 +24,7 @@ var statusByCode = map[string]int{
 	hypha.EConflict:            http.StatusConflict,
 	hypha.EProtocolUnsupported: http.StatusConflict,
 	hypha.ETooLarge:            http.StatusRequestEntityTooLarge,
+	hypha.EUnsupportedMedia:    http.StatusUnsupportedMediaType,
 	hypha.ERateLimited:         http.StatusTooManyRequests,
 	hypha.EUnavailable:         http.StatusServiceUnavailable,
 	hypha.ESchemaMismatch:      http.StatusServiceUnavailable,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -35,7 +34,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		return nil
 	}
-	// The SDK's own Host check knows no reverse proxy; hostAllowed does.
+	// The SDK's own Host check knows no reverse proxy; CheckHost does.
 	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		Stateless: true, DisableLocalhostProtection: true, Logger: s.log})
 	var sessions http.Handler
@@ -44,9 +43,8 @@ func (s *Server) Handler() http.Handler {
 			SessionTimeout: s.opts.SessionTimeout, DisableLocalhostProtection: true, Logger: s.log})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hostAllowed(r) {
-			writeJSONError(w, http.StatusForbidden, hypha.EForbidden, fmt.Sprintf(
-				"Host %q is not served on a loopback connection (DNS rebinding protection); a reverse proxy's public name belongs in mcp_allowed_hosts", r.Host))
+		if err := s.CheckHost(r); err != nil {
+			writeJSONError(w, http.StatusForbidden, hypha.EForbidden, hypha.ErrorMessage(err))
 			return
 		}
 		a := hypha.MCPAccessFromContext(r.Context())
@@ -150,21 +148,25 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// hostAllowed is the DNS rebinding protection of the MCP transport spec: a
-// request that arrives on a loopback address must name a loopback host or
-// one of Options.AllowedHosts. A page on a rebinding domain reaches the
+// CheckHost is the DNS rebinding protection of the MCP transport spec,
+// for /mcp and POST /mcp/call: a request that arrives on a loopback
+// address must name a loopback host or one of Options.AllowedHosts, else
+// it is refused as forbidden. A page on a rebinding domain reaches the
 // loopback server with its own domain as Host.
-func (s *Server) hostAllowed(r *http.Request) bool {
+func (s *Server) CheckHost(r *http.Request) error {
 	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok || !isLoopback(la.String()) {
-		return true
+		return nil
 	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return isLoopback(host) || slices.ContainsFunc(s.opts.AllowedHosts, func(h string) bool { return strings.EqualFold(h, host) })
+	if isLoopback(host) || slices.ContainsFunc(s.opts.AllowedHosts, func(h string) bool { return strings.EqualFold(h, host) }) {
+		return nil
+	}
+	return hypha.Errorf(hypha.EForbidden, "Host %q is not served on a loopback connection (DNS rebinding protection); a reverse proxy's public name belongs in mcp_allowed_hosts", r.Host)
 }
 
 // isLoopback reports whether an address or host name is a loopback one.
