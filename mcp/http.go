@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,6 +29,10 @@ const sessionHeader = "Mcp-Session-Id"
 // An initialize request opens a session kept in this process (unless
 // Options.Stateless), which later requests name in Mcp-Session-Id; a
 // session answers only requests of the scope that opened it.
+//
+// Every refusal is JSON: a POST body that is not a JSON-RPC 2.0 message is
+// a JSON-RPC error object (see readMessage), and so is a POST the SDK
+// refuses with 400; other refusals are Hypha's {"error","code"}.
 func (s *Server) Handler() http.Handler {
 	getServer := func(r *http.Request) *mcp.Server {
 		if a := hypha.MCPAccessFromContext(r.Context()); a != nil {
@@ -53,10 +59,34 @@ func (s *Server) Handler() http.Handler {
 			writeJSONError(w, http.StatusUnauthorized, hypha.EUnauthorized, "Missing Authorization header")
 			return
 		}
+		sid := r.Header.Get(sessionHeader)
+		var m *message
+		if r.Method == http.MethodPost && jsonBody(r) {
+			// Any other media type the SDK refuses (415) unread.
+			body, err := io.ReadAll(r.Body)
+			r.Body.Close()
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					writeJSONError(w, http.StatusRequestEntityTooLarge, hypha.ETooLarge, fmt.Sprintf("request body is over the %d-byte limit", mbe.Limit))
+				} else {
+					writeJSONError(w, http.StatusBadRequest, hypha.EInvalid, "reading the request body failed")
+				}
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var rerr *rpcError
+			if m, rerr = readMessage(body); rerr != nil {
+				writeRPCError(w, rerr)
+				return
+			}
+		}
+		// Requests naming a session, GET streams and DELETEs (which need
+		// one) and initialize requests go to the session handler.
 		var h http.Handler = stateless
-		if sessions != nil && opensOrUsesSession(r) {
+		if sessions != nil && (sid != "" || r.Method != http.MethodPost || m != nil && m.initialize) {
 			h = sessions
-			if r.Method == http.MethodPost && r.Header.Get(sessionHeader) == "" && s.sessionsFull(a) {
+			if r.Method == http.MethodPost && sid == "" && s.sessionsFull(a) {
 				// An initialize over the scope's cap: answered without a
 				// session id, so the client goes on statelessly.
 				h = stateless
@@ -71,7 +101,9 @@ func (s *Server) Handler() http.Handler {
 			defer stop()
 			r = r.WithContext(ctx)
 		}
-		withTokenInfo(h, a).ServeHTTP(w, r)
+		aw := &sdkAnswer{ResponseWriter: w}
+		withTokenInfo(h, a).ServeHTTP(aw, r)
+		aw.finish(r, m, s.log)
 	})
 }
 
@@ -102,51 +134,6 @@ func withTokenInfo(h http.Handler, a *hypha.MCPAccess) http.Handler {
 	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return tokenInfo(a), nil }
 	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
 }
-
-// opensOrUsesSession reports whether r belongs to the session handler:
-// it names a session, is not a POST (GET streams and DELETE need one), or
-// is an initialize request.
-func opensOrUsesSession(r *http.Request) bool {
-	if r.Header.Get(sessionHeader) != "" || r.Method != http.MethodPost {
-		return true
-	}
-	body, err := io.ReadAll(r.Body)
-	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil {
-		// The SDK reads the body again and answers the error.
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-		return false
-	}
-	return isInitialize(body)
-}
-
-// isInitialize reports whether a JSON-RPC message or batch holds an
-// initialize request.
-func isInitialize(body []byte) bool {
-	var one struct {
-		Method string `json:"method"`
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) > 0 && body[0] == '[' {
-		var batch []json.RawMessage
-		if json.Unmarshal(body, &batch) != nil {
-			return false
-		}
-		for _, m := range batch {
-			if json.Unmarshal(m, &one) == nil && one.Method == "initialize" {
-				return true
-			}
-		}
-		return false
-	}
-	return json.Unmarshal(body, &one) == nil && one.Method == "initialize"
-}
-
-// errReader fails every read with err.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // CheckHost is the DNS rebinding protection of the MCP transport spec,
 // for /mcp and POST /mcp/call: a request that arrives on a loopback
