@@ -3,6 +3,10 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +32,7 @@ const sessionHeader = "Mcp-Session-Id"
 // alone, as on the Myco worker: a fresh session serves it and ends with it.
 // An initialize request opens a session kept in this process (unless
 // Options.Stateless), which later requests name in Mcp-Session-Id; a
-// session answers only requests of the scope that opened it.
+// session answers only requests of the scope that opened it (403).
 //
 // Every refusal is JSON: a POST body that is not a JSON-RPC 2.0 message is
 // a JSON-RPC error object (see readMessage), and so is a POST the SDK
@@ -60,6 +64,12 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		sid := r.Header.Get(sessionHeader)
+		if sessions != nil && sid != "" {
+			if code, msg := s.sessionRefused(sid, a); code != "" {
+				writeJSONError(w, http.StatusForbidden, code, msg)
+				return
+			}
+		}
 		var m *message
 		if r.Method == http.MethodPost && jsonBody(r) {
 			// Any other media type the SDK refuses (415) unread.
@@ -124,15 +134,20 @@ func (s *Server) sessionsFull(a *hypha.MCPAccess) bool {
 
 // withTokenInfo hands a to the SDK as the request's TokenInfo, the only
 // per-request value the SDK gives tool handlers, through its own bearer
-// middleware. The anonymous tier has no bearer to hand on; its sessions
-// have no owner, which shows nothing beyond the public records every
-// anonymous caller of the grove may read.
+// middleware; the TokenInfo's UserID is a's session owner, which the SDK
+// checks on every request naming a session. The anonymous tier has no
+// bearer to hand on: it gets a stand-in, so its sessions have an owner too.
 func withTokenInfo(h http.Handler, a *hypha.MCPAccess) http.Handler {
-	if a.Anonymous {
+	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return tokenInfo(a), nil }
+	h = auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	if !a.Anonymous {
 		return h
 	}
-	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return tokenInfo(a), nil }
-	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer anonymous")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // CheckHost is the DNS rebinding protection of the MCP transport spec,
@@ -175,4 +190,62 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// ownerKey names who may use a session: a grove's token tier (every MCP
+// token and Team Key of the grove) or its anonymous tier.
+func ownerKey(a *hypha.MCPAccess) string {
+	if a.Anonymous {
+		return "anonymous:" + a.GroveID
+	}
+	return "grove:" + a.GroveID
+}
+
+// Session ids carry their owner, so a request naming another scope's
+// session is refused with a reason before the SDK looks it up:
+// "t" (token tier) or "a" (anonymous), 16 hex digits of a keyed hash of
+// the grove (the key is the process's; sessions live in one process), a
+// dot, and 26 random characters. The SDK's own owner check (the
+// TokenInfo's UserID) stays behind it.
+const (
+	sidGroveLen = 16
+	sidRandLen  = 26 // rand.Text
+	sidLen      = 1 + sidGroveLen + 1 + sidRandLen
+)
+
+// newSessionID mints the id of a session opened by a.
+func (s *Server) newSessionID(a *hypha.MCPAccess) string {
+	tier := "t"
+	if a.Anonymous {
+		tier = "a"
+	}
+	return tier + s.groveTag(a.GroveID) + "." + rand.Text()
+}
+
+// groveTag is the keyed hash of a grove in its session ids.
+func (s *Server) groveTag(grove string) string {
+	h := hmac.New(sha256.New, s.sidKey)
+	h.Write([]byte(grove))
+	return hex.EncodeToString(h.Sum(nil))[:sidGroveLen]
+}
+
+// sessionRefused says why a may not use session sid (a code and a
+// message), or returns "" when it may, or when sid is not one of ours
+// (the SDK then answers 404). Another grove's session is grove_forbidden;
+// the other tier of a's own grove is forbidden.
+func (s *Server) sessionRefused(sid string, a *hypha.MCPAccess) (code, msg string) {
+	if len(sid) != sidLen || sid[0] != 't' && sid[0] != 'a' || sid[1+sidGroveLen] != '.' {
+		return "", ""
+	}
+	anonymous, tag := sid[0] == 'a', sid[1:1+sidGroveLen]
+	if !hmac.Equal([]byte(tag), []byte(s.groveTag(a.GroveID))) {
+		return hypha.EGroveForbidden, fmt.Sprintf("MCP session %q belongs to another grove; this request's access is scoped to grove %q: send the credential that opened the session, or open a session of your own with initialize", sid, a.GroveID)
+	}
+	switch {
+	case anonymous && !a.Anonymous:
+		return hypha.EForbidden, fmt.Sprintf("MCP session %q was opened without a credential, on grove %q's anonymous tier; a request with a credential needs a session of its own: open one with initialize", sid, a.GroveID)
+	case !anonymous && a.Anonymous:
+		return hypha.EForbidden, fmt.Sprintf("MCP session %q was opened with a credential of grove %q; a request without one cannot use it: send that credential, or open a session of your own with initialize", sid, a.GroveID)
+	}
+	return "", ""
 }

@@ -301,6 +301,9 @@ func (w *sdkAnswer) finish(r *http.Request, m *message, log *slog.Logger) {
 	switch w.status {
 	case http.StatusForbidden:
 		code = hypha.EForbidden
+		if text == "session user mismatch" {
+			text = "this MCP session belongs to another scope (a credential of another grove, or the anonymous tier): send the credential that opened it, or open a session of your own with initialize"
+		}
 	case http.StatusNotFound:
 		code = hypha.ENotFound
 		if sid := r.Header.Get(sessionHeader); sid != "" {
