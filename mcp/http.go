@@ -168,7 +168,7 @@ func (s *Server) CheckHost(r *http.Request) error {
 	if isLoopback(host) || slices.ContainsFunc(s.opts.AllowedHosts, func(h string) bool { return strings.EqualFold(h, host) }) {
 		return nil
 	}
-	return hypha.Errorf(hypha.EForbidden, "Host %q is not served on a loopback connection (DNS rebinding protection); a reverse proxy's public name belongs in mcp_allowed_hosts", r.Host)
+	return hypha.Errorf(hypha.EForbidden, "Host %q is not served on a loopback connection (DNS rebinding protection); a reverse proxy's public name belongs in mcp_allowed_hosts", clip(r.Host, maxEcho))
 }
 
 // isLoopback reports whether an address or host name is a loopback one.

@@ -10,6 +10,7 @@ package mcp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hyphateam/hypha"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 const (
@@ -45,6 +47,36 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// clipped is an error whose message was shortened; its chain, and with it
+// the JSON-RPC code the SDK answers, is the original's.
+type clipped struct {
+	msg string
+	err error
+}
+
+func (e *clipped) Error() string { return e.msg }
+func (e *clipped) Unwrap() error { return e.err }
+
+// clipErrors shortens the message of every error a method answers (an
+// unknown tool's name, say, is repeated in it) to maxMessage bytes.
+func clipErrors(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := next(ctx, method, req)
+		if err == nil || len(err.Error()) <= maxMessage {
+			return res, err
+		}
+		if we, ok := err.(*jsonrpc.Error); ok {
+			c := *we
+			c.Message = clip(we.Message, maxMessage)
+			if len(c.Data) > maxMessage {
+				c.Data = nil
+			}
+			return res, &c
+		}
+		return res, &clipped{msg: clip(err.Error(), maxMessage), err: err}
+	}
 }
 
 // JSON-RPC 2.0 error codes Hypha answers itself.

@@ -175,7 +175,7 @@ func (s *Server) newServer(a *hypha.MCPAccess) *mcp.Server {
 		PageSize:     100,
 		GetSessionID: func() string { return s.newSessionID(&scope) },
 	})
-	srv.AddReceivingMiddleware(s.toolErrors(&scope))
+	srv.AddReceivingMiddleware(s.toolErrors(&scope), clipErrors)
 	for i, name := range hypha.MCPTools {
 		if scope.Allows(name) {
 			s.tools[i].add(srv, &scope)
@@ -365,6 +365,8 @@ func (s *Server) toolErrors(a *hypha.MCPAccess) mcp.Middleware {
 			default:
 				f.Error = textOf(r)
 			}
+			// A refused argument's value may be repeated in the message.
+			f.Error = clip(f.Error, maxMessage)
 			b, _ := json.Marshal(f)
 			r.Content = []mcp.Content{&mcp.TextContent{Text: string(b)}}
 			r.StructuredContent = nil
