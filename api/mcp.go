@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +20,9 @@ import (
 // answers the tool's JSON result, or an error with a stable code.
 type MCPCaller interface {
 	Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+	// CheckHost refuses (forbidden) a request whose Host a DNS rebinding
+	// page would send: the one check /mcp makes too.
+	CheckHost(r *http.Request) error
 }
 
 // mcpRoutes registers /mcp (the Streamable HTTP endpoint) and /mcp/call
@@ -32,8 +36,28 @@ func (s *Server) mcpRoutes(rt *httpjson.Router) {
 		rt.Mux.Handle("/mcp", s.mcpGuard(s.MCP))
 	}
 	if s.MCPCall != nil {
-		rt.Handle("POST /mcp/call", s.mcpGuard(http.HandlerFunc(s.handleMCPCall)))
+		rt.Handle("POST /mcp/call", s.mcpCallGate(s.mcpGuard(http.HandlerFunc(s.handleMCPCall))))
 	}
+}
+
+// mcpCallGate refuses, before any credential is looked at, what a web page
+// can send POST /mcp/call from a browser: a rebound Host (403 forbidden,
+// the check of /mcp), and a body not declared application/json (415), as
+// a page's form or text/plain "simple request" is, which a browser sends
+// cross-origin without asking the server first (a CORS preflight). With a
+// grove's anonymous tier on, such a page would otherwise read its records.
+func (s *Server) mcpCallGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.MCPCall.CheckHost(r); err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeError(w, r, s.Logger, hypha.Errorf(hypha.EUnsupportedMedia, "POST /mcp/call takes a JSON body sent with 'Content-Type: application/json'"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // mcpReconnect is the hint of every 401 on /mcp.

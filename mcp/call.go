@@ -46,7 +46,7 @@ func (s *Server) Call(ctx context.Context, method string, params json.RawMessage
 		name, args = p.Name, p.Arguments
 	}
 	if !slices.Contains(hypha.MCPTools, name) {
-		return nil, hypha.Errorf(hypha.ENotFound, "unknown MCP method %q: call a tool (%s), tools/call or tools/list", name, strings.Join(hypha.MCPTools, ", "))
+		return nil, hypha.Errorf(hypha.ENotFound, "unknown MCP method %q: call a tool (%s), tools/call or tools/list", clip(name, maxEcho), strings.Join(hypha.MCPTools, ", "))
 	}
 	if !a.Allows(name) {
 		return nil, hypha.Errorf(hypha.EUnauthorized, "tool %s is not open to anonymous callers of grove %q: send 'Authorization: Bearer <grove MCP access token>'", name, a.GroveID)
@@ -109,7 +109,7 @@ func (s *Server) rpc(ctx context.Context, a *hypha.MCPAccess, method string, par
 	w := &responseBuffer{header: http.Header{}}
 	withTokenInfo(s.callHandler(), a).ServeHTTP(w, req)
 	if w.status != http.StatusOK {
-		return nil, hypha.Errorf(hypha.EInvalid, "%s", strings.TrimSpace(w.body.String()))
+		return nil, hypha.Errorf(hypha.EInvalid, "%s", clip(strings.TrimSpace(w.body.String()), maxMessage))
 	}
 	var resp struct {
 		Result json.RawMessage `json:"result"`
@@ -122,7 +122,7 @@ func (s *Server) rpc(ctx context.Context, a *hypha.MCPAccess, method string, par
 		return nil, hypha.WrapError(hypha.EInternal, "", fmt.Errorf("decode %s answer %q: %w", method, w.body.String(), err))
 	}
 	if resp.Error != nil {
-		return nil, hypha.Errorf(hypha.EInvalid, "%s", resp.Error.Message)
+		return nil, hypha.Errorf(hypha.EInvalid, "%s", clip(resp.Error.Message, maxMessage))
 	}
 	return resp.Result, nil
 }

@@ -3,7 +3,12 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,7 +32,11 @@ const sessionHeader = "Mcp-Session-Id"
 // alone, as on the Myco worker: a fresh session serves it and ends with it.
 // An initialize request opens a session kept in this process (unless
 // Options.Stateless), which later requests name in Mcp-Session-Id; a
-// session answers only requests of the scope that opened it.
+// session answers only requests of the scope that opened it (403).
+//
+// Every refusal is JSON: a POST body that is not a JSON-RPC 2.0 message is
+// a JSON-RPC error object (see readMessage), and so is a POST the SDK
+// refuses with 400; other refusals are Hypha's {"error","code"}.
 func (s *Server) Handler() http.Handler {
 	getServer := func(r *http.Request) *mcp.Server {
 		if a := hypha.MCPAccessFromContext(r.Context()); a != nil {
@@ -35,7 +44,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		return nil
 	}
-	// The SDK's own Host check knows no reverse proxy; hostAllowed does.
+	// The SDK's own Host check knows no reverse proxy; CheckHost does.
 	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		Stateless: true, DisableLocalhostProtection: true, Logger: s.log})
 	var sessions http.Handler
@@ -44,9 +53,8 @@ func (s *Server) Handler() http.Handler {
 			SessionTimeout: s.opts.SessionTimeout, DisableLocalhostProtection: true, Logger: s.log})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hostAllowed(r) {
-			writeJSONError(w, http.StatusForbidden, hypha.EForbidden, fmt.Sprintf(
-				"Host %q is not served on a loopback connection (DNS rebinding protection); a reverse proxy's public name belongs in mcp_allowed_hosts", r.Host))
+		if err := s.CheckHost(r); err != nil {
+			writeJSONError(w, http.StatusForbidden, hypha.EForbidden, hypha.ErrorMessage(err))
 			return
 		}
 		a := hypha.MCPAccessFromContext(r.Context())
@@ -55,10 +63,40 @@ func (s *Server) Handler() http.Handler {
 			writeJSONError(w, http.StatusUnauthorized, hypha.EUnauthorized, "Missing Authorization header")
 			return
 		}
+		sid := r.Header.Get(sessionHeader)
+		if sessions != nil && sid != "" {
+			if code, msg := s.sessionRefused(sid, a); code != "" {
+				writeJSONError(w, http.StatusForbidden, code, msg)
+				return
+			}
+		}
+		var m *message
+		if r.Method == http.MethodPost && jsonBody(r) {
+			// Any other media type the SDK refuses (415) unread.
+			body, err := io.ReadAll(r.Body)
+			r.Body.Close()
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					writeJSONError(w, http.StatusRequestEntityTooLarge, hypha.ETooLarge, fmt.Sprintf("request body is over the %d-byte limit", mbe.Limit))
+				} else {
+					writeJSONError(w, http.StatusBadRequest, hypha.EInvalid, "reading the request body failed")
+				}
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var rerr *rpcError
+			if m, rerr = readMessage(body); rerr != nil {
+				writeRPCError(w, rerr)
+				return
+			}
+		}
+		// Requests naming a session, GET streams and DELETEs (which need
+		// one) and initialize requests go to the session handler.
 		var h http.Handler = stateless
-		if sessions != nil && opensOrUsesSession(r) {
+		if sessions != nil && (sid != "" || r.Method != http.MethodPost || m != nil && m.initialize) {
 			h = sessions
-			if r.Method == http.MethodPost && r.Header.Get(sessionHeader) == "" && s.sessionsFull(a) {
+			if r.Method == http.MethodPost && sid == "" && s.sessionsFull(a) {
 				// An initialize over the scope's cap: answered without a
 				// session id, so the client goes on statelessly.
 				h = stateless
@@ -73,7 +111,9 @@ func (s *Server) Handler() http.Handler {
 			defer stop()
 			r = r.WithContext(ctx)
 		}
-		withTokenInfo(h, a).ServeHTTP(w, r)
+		aw := &sdkAnswer{ResponseWriter: w}
+		withTokenInfo(h, a).ServeHTTP(aw, r)
+		aw.finish(r, m, s.log)
 	})
 }
 
@@ -94,77 +134,41 @@ func (s *Server) sessionsFull(a *hypha.MCPAccess) bool {
 
 // withTokenInfo hands a to the SDK as the request's TokenInfo, the only
 // per-request value the SDK gives tool handlers, through its own bearer
-// middleware. The anonymous tier has no bearer to hand on; its sessions
-// have no owner, which shows nothing beyond the public records every
-// anonymous caller of the grove may read.
+// middleware; the TokenInfo's UserID is a's session owner, which the SDK
+// checks on every request naming a session. The anonymous tier has no
+// bearer to hand on: it gets a stand-in, so its sessions have an owner too.
 func withTokenInfo(h http.Handler, a *hypha.MCPAccess) http.Handler {
-	if a.Anonymous {
+	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return tokenInfo(a), nil }
+	h = auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	if !a.Anonymous {
 		return h
 	}
-	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return tokenInfo(a), nil }
-	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer anonymous")
+		h.ServeHTTP(w, r)
+	})
 }
 
-// opensOrUsesSession reports whether r belongs to the session handler:
-// it names a session, is not a POST (GET streams and DELETE need one), or
-// is an initialize request.
-func opensOrUsesSession(r *http.Request) bool {
-	if r.Header.Get(sessionHeader) != "" || r.Method != http.MethodPost {
-		return true
-	}
-	body, err := io.ReadAll(r.Body)
-	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil {
-		// The SDK reads the body again and answers the error.
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-		return false
-	}
-	return isInitialize(body)
-}
-
-// isInitialize reports whether a JSON-RPC message or batch holds an
-// initialize request.
-func isInitialize(body []byte) bool {
-	var one struct {
-		Method string `json:"method"`
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) > 0 && body[0] == '[' {
-		var batch []json.RawMessage
-		if json.Unmarshal(body, &batch) != nil {
-			return false
-		}
-		for _, m := range batch {
-			if json.Unmarshal(m, &one) == nil && one.Method == "initialize" {
-				return true
-			}
-		}
-		return false
-	}
-	return json.Unmarshal(body, &one) == nil && one.Method == "initialize"
-}
-
-// errReader fails every read with err.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// hostAllowed is the DNS rebinding protection of the MCP transport spec: a
-// request that arrives on a loopback address must name a loopback host or
-// one of Options.AllowedHosts. A page on a rebinding domain reaches the
+// CheckHost is the DNS rebinding protection of the MCP transport spec,
+// for /mcp and POST /mcp/call: a request that arrives on a loopback
+// address must name a loopback host or one of Options.AllowedHosts, else
+// it is refused as forbidden. A page on a rebinding domain reaches the
 // loopback server with its own domain as Host.
-func (s *Server) hostAllowed(r *http.Request) bool {
+func (s *Server) CheckHost(r *http.Request) error {
 	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok || !isLoopback(la.String()) {
-		return true
+		return nil
 	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return isLoopback(host) || slices.ContainsFunc(s.opts.AllowedHosts, func(h string) bool { return strings.EqualFold(h, host) })
+	if isLoopback(host) || slices.ContainsFunc(s.opts.AllowedHosts, func(h string) bool { return strings.EqualFold(h, host) }) {
+		return nil
+	}
+	return hypha.Errorf(hypha.EForbidden, "Host %q is not served on a loopback connection (DNS rebinding protection); a reverse proxy's public name belongs in mcp_allowed_hosts", clip(r.Host, maxEcho))
 }
 
 // isLoopback reports whether an address or host name is a loopback one.
@@ -186,4 +190,62 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// ownerKey names who may use a session: a grove's token tier (every MCP
+// token and Team Key of the grove) or its anonymous tier.
+func ownerKey(a *hypha.MCPAccess) string {
+	if a.Anonymous {
+		return "anonymous:" + a.GroveID
+	}
+	return "grove:" + a.GroveID
+}
+
+// Session ids carry their owner, so a request naming another scope's
+// session is refused with a reason before the SDK looks it up:
+// "t" (token tier) or "a" (anonymous), 16 hex digits of a keyed hash of
+// the grove (the key is the process's; sessions live in one process), a
+// dot, and 26 random characters. The SDK's own owner check (the
+// TokenInfo's UserID) stays behind it.
+const (
+	sidGroveLen = 16
+	sidRandLen  = 26 // rand.Text
+	sidLen      = 1 + sidGroveLen + 1 + sidRandLen
+)
+
+// newSessionID mints the id of a session opened by a.
+func (s *Server) newSessionID(a *hypha.MCPAccess) string {
+	tier := "t"
+	if a.Anonymous {
+		tier = "a"
+	}
+	return tier + s.groveTag(a.GroveID) + "." + rand.Text()
+}
+
+// groveTag is the keyed hash of a grove in its session ids.
+func (s *Server) groveTag(grove string) string {
+	h := hmac.New(sha256.New, s.sidKey)
+	h.Write([]byte(grove))
+	return hex.EncodeToString(h.Sum(nil))[:sidGroveLen]
+}
+
+// sessionRefused says why a may not use session sid (a code and a
+// message), or returns "" when it may, or when sid is not one of ours
+// (the SDK then answers 404). Another grove's session is grove_forbidden;
+// the other tier of a's own grove is forbidden.
+func (s *Server) sessionRefused(sid string, a *hypha.MCPAccess) (code, msg string) {
+	if len(sid) != sidLen || sid[0] != 't' && sid[0] != 'a' || sid[1+sidGroveLen] != '.' {
+		return "", ""
+	}
+	anonymous, tag := sid[0] == 'a', sid[1:1+sidGroveLen]
+	if !hmac.Equal([]byte(tag), []byte(s.groveTag(a.GroveID))) {
+		return hypha.EGroveForbidden, fmt.Sprintf("MCP session %q belongs to another grove; this request's access is scoped to grove %q: send the credential that opened the session, or open a session of your own with initialize", sid, a.GroveID)
+	}
+	switch {
+	case anonymous && !a.Anonymous:
+		return hypha.EForbidden, fmt.Sprintf("MCP session %q was opened without a credential, on grove %q's anonymous tier; a request with a credential needs a session of its own: open one with initialize", sid, a.GroveID)
+	case !anonymous && a.Anonymous:
+		return hypha.EForbidden, fmt.Sprintf("MCP session %q was opened with a credential of grove %q; a request without one cannot use it: send that credential, or open a session of your own with initialize", sid, a.GroveID)
+	}
+	return "", ""
 }

@@ -14,6 +14,7 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +89,7 @@ type Server struct {
 
 	closing context.Context
 	close   context.CancelFunc
+	sidKey  []byte // keys the grove hash in session ids (newSessionID)
 	callState
 }
 
@@ -109,7 +111,8 @@ func New(o Options) *Server {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	s := &Server{opts: o, log: o.Logger, servers: make(map[string]*mcp.Server)}
+	s := &Server{opts: o, log: o.Logger, servers: make(map[string]*mcp.Server), sidKey: make([]byte, 32)}
+	_, _ = rand.Read(s.sidKey) // never fails (crypto/rand)
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.tools = []tool{s.searchTool(), s.cortexTool(), s.plansTool(), s.sessionsTool(), s.skillsTool(), s.sporesTool()}
 	return s
@@ -134,8 +137,9 @@ func (s *Server) Close() {
 }
 
 // scopeKey names an access scope: everything that decides what its SDK
-// server offers. It is also the session owner, so a session opened in one
-// scope cannot be used from another.
+// server offers. Sessions are owned by the coarser ownerKey: a grove's
+// anonymous tier whose tools change keeps its sessions, and each call is
+// checked against the tools open now (scopeOf).
 func scopeKey(a *hypha.MCPAccess) string {
 	if a.Anonymous {
 		return "anonymous:" + a.GroveID + ":" + strings.Join(a.Tools, ",")
@@ -168,9 +172,10 @@ func (s *Server) newServer(a *hypha.MCPAccess) *mcp.Server {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "myco", Title: "Hypha team MCP", Version: s.opts.Version}, &mcp.ServerOptions{
 		Instructions: instructions(&scope),
 		// No sessions to page through tools; six tools fit one page.
-		PageSize: 100,
+		PageSize:     100,
+		GetSessionID: func() string { return s.newSessionID(&scope) },
 	})
-	srv.AddReceivingMiddleware(s.toolErrors(&scope))
+	srv.AddReceivingMiddleware(s.toolErrors(&scope), clipErrors)
 	for i, name := range hypha.MCPTools {
 		if scope.Allows(name) {
 			s.tools[i].add(srv, &scope)
@@ -360,6 +365,8 @@ func (s *Server) toolErrors(a *hypha.MCPAccess) mcp.Middleware {
 			default:
 				f.Error = textOf(r)
 			}
+			// A refused argument's value may be repeated in the message.
+			f.Error = clip(f.Error, maxMessage)
 			b, _ := json.Marshal(f)
 			r.Content = []mcp.Content{&mcp.TextContent{Text: string(b)}}
 			r.StructuredContent = nil
@@ -380,7 +387,7 @@ func textOf(r *mcp.CallToolResult) string {
 
 // tokenInfo carries a request's access to the tool handlers through the
 // SDK, which hands handlers the TokenInfo of the HTTP request that
-// carried the call; UserID ties a session to the scope that opened it.
+// carried the call; UserID ties a session to the owner that opened it.
 func tokenInfo(a *hypha.MCPAccess) *auth.TokenInfo {
-	return &auth.TokenInfo{UserID: scopeKey(a), Extra: map[string]any{accessKey: a}}
+	return &auth.TokenInfo{UserID: ownerKey(a), Extra: map[string]any{accessKey: a}}
 }
