@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // stateOf renders everything the credential routes could change: groves,
@@ -70,7 +70,7 @@ func stateOf(t *testing.T, e *env) []string {
 func TestAttackMatrix(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, withSync, withJobs)
-		e.do("POST", "/enqueue", e.auth(api.HeaderGrove, "user_primary"), enqueueBody(sporeRec("s1", "victim data")))
+		e.do("POST", "/enqueue", e.auth(wire.HeaderGrove, "user_primary"), enqueueBody(sporeRec("s1", "victim data")))
 		expired, _ := e.mustTeamKey("expired", time.Hour)
 		revoked, revokedID := e.mustTeamKey("revoked", 0)
 		if _, err := e.Creds.RevokeCredential(t.Context(), revokedID); err != nil {
@@ -127,13 +127,13 @@ func TestAttackMatrix(t *testing.T) {
 				}
 				t.Run(rt.method+" "+rt.path+"/"+cr.name, func(t *testing.T) {
 					before := stateOf(t, e)
-					h := map[string]string{api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-1"}
+					h := map[string]string{wire.HeaderGrove: "user_primary", wire.HeaderDaemon: "gd-1"}
 					for k, v := range cr.headers {
 						h[k] = v
 					}
 					status, hdr, body := e.do(rt.method, rt.path, h, rt.body)
 					wantError(t, status, body, cr.status, cr.code)
-					if hdr.Get(api.HeaderProtocol) != "" {
+					if hdr.Get(wire.HeaderProtocol) != "" {
 						t.Errorf("a refused request got the protocol header")
 					}
 					if after := stateOf(t, e); !reflect.DeepEqual(after, before) {
@@ -156,7 +156,7 @@ func TestAttackMatrix(t *testing.T) {
 			t.Errorf("expired key error = %q", msg)
 		}
 		// The victim's token still works: nothing above touched it.
-		status, _, body := e.do("GET", "/no/such/route", e.bearer(victim["mcp_token"].(string), api.HeaderGrove, "user_primary"), nil)
+		status, _, body := e.do("GET", "/no/such/route", e.bearer(victim["mcp_token"].(string), wire.HeaderGrove, "user_primary"), nil)
 		wantError(t, status, body, http.StatusNotFound, hypha.ENotFound)
 	})
 }

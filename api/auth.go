@@ -10,13 +10,6 @@ import (
 	"github.com/hyphateam/hypha/wire"
 )
 
-// Headers of the grove extensions and the protocol.
-const (
-	HeaderGrove    = wire.HeaderGrove
-	HeaderDaemon   = wire.HeaderDaemon
-	HeaderProtocol = wire.HeaderProtocol // on every authenticated response
-)
-
 // Authenticator resolves a bearer secret to the principal it belongs to. It
 // returns an unauthorized, token_expired or token_revoked error otherwise,
 // and must compare secrets in constant time.
@@ -84,7 +77,7 @@ func (s *Server) authenticate(r *http.Request, need access) (*reqState, error) {
 	if err != nil {
 		return nil, err
 	}
-	grove := strings.TrimSpace(r.Header.Get(HeaderGrove))
+	grove := strings.TrimSpace(r.Header.Get(wire.HeaderGrove))
 	if grove != "" {
 		if err := hypha.ValidateGroveID(grove); err != nil {
 			return nil, err
@@ -118,7 +111,7 @@ func (s *Server) guard(need access, h http.HandlerFunc) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		w.Header().Set(HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
+		w.Header().Set(wire.HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
 		h(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	}))
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/wire"
 )
 
 func sha256Hex(s string) string {
@@ -25,7 +25,7 @@ func TestConnect(t *testing.T) {
 			if err := e.DB.PutTeamConfig(t.Context(), map[string]string{"team_id": "team_0123", "team_name": "Fungi"}); err != nil {
 				t.Fatal(err)
 			}
-			status, hdr, body := e.do("POST", "/connect", e.auth(api.HeaderGrove, "user_primary", api.HeaderDaemon, "gd-1"),
+			status, hdr, body := e.do("POST", "/connect", e.auth(wire.HeaderGrove, "user_primary", wire.HeaderDaemon, "gd-1"),
 				map[string]any{"grove_id": "user_primary", "machine_id": "laptop", "global_daemon": true,
 					"package_version": "0.9.0", "schema_version": 41, "sync_protocol_version": 3, "version": "ignored"})
 			if status != http.StatusOK {
@@ -50,8 +50,8 @@ func TestConnect(t *testing.T) {
 			if cfg, _ := body["config"].(map[string]any); cfg["team_id"] != "team_0123" || cfg["team_name"] != "Fungi" {
 				t.Errorf("config = %v, want the team_config map", body["config"])
 			}
-			if hdr.Get(api.HeaderProtocol) != "3" {
-				t.Errorf("%s = %q on an authenticated answer", api.HeaderProtocol, hdr.Get(api.HeaderProtocol))
+			if hdr.Get(wire.HeaderProtocol) != "3" {
+				t.Errorf("%s = %q on an authenticated answer", wire.HeaderProtocol, hdr.Get(wire.HeaderProtocol))
 			}
 			nodes, err := e.DB.ListNodes(t.Context(), "user_primary")
 			if err != nil || len(nodes) != 1 {
@@ -62,7 +62,7 @@ func TestConnect(t *testing.T) {
 				t.Errorf("node = %+v", n)
 			}
 			// The token reads its grove: an unknown route answers 404, not 401.
-			status, _, body = e.do("GET", "/no/such/route", e.bearer(tok, api.HeaderGrove, "user_primary"), nil)
+			status, _, body = e.do("GET", "/no/such/route", e.bearer(tok, wire.HeaderGrove, "user_primary"), nil)
 			wantError(t, status, body, http.StatusNotFound, hypha.ENotFound)
 		})
 		t.Run("LegacyDaemonGetsTheGrovesSharedToken", func(t *testing.T) {
@@ -127,10 +127,10 @@ func TestConnect(t *testing.T) {
 				{"machine_id not a string", nil, map[string]any{"machine_id": 7}, 400, hypha.EInvalid, ""},
 				{"malformed JSON", nil, `{"machine_id": "m1"`, 400, hypha.EBadJSON, ""},
 				{"empty body", nil, "", 400, hypha.EBadJSON, ""},
-				{"grove contradicts header", []string{api.HeaderGrove, "a"}, map[string]any{"grove_id": "b", "machine_id": "m1"}, 400, hypha.EInvalid, ""},
+				{"grove contradicts header", []string{wire.HeaderGrove, "a"}, map[string]any{"grove_id": "b", "machine_id": "m1"}, 400, hypha.EInvalid, ""},
 				{"bad grove in body", nil, map[string]any{"grove_id": "no/slashes", "machine_id": "m1"}, 400, hypha.EInvalid, ""},
-				{"bad grove in header", []string{api.HeaderGrove, "no spaces"}, map[string]any{"machine_id": "m1"}, 400, hypha.EInvalid, ""},
-				{"daemon contradicts header", []string{api.HeaderDaemon, "gd-1"}, map[string]any{"machine_id": "m1", "daemon_id": "gd-2"}, 400, hypha.EInvalid, ""},
+				{"bad grove in header", []string{wire.HeaderGrove, "no spaces"}, map[string]any{"machine_id": "m1"}, 400, hypha.EInvalid, ""},
+				{"daemon contradicts header", []string{wire.HeaderDaemon, "gd-1"}, map[string]any{"machine_id": "m1", "daemon_id": "gd-2"}, 400, hypha.EInvalid, ""},
 				{"global_daemon of a wrong type", nil, map[string]any{"machine_id": "m1", "global_daemon": 3}, 400, hypha.EInvalid, ""},
 				{"protocol too new", nil, map[string]any{"machine_id": "m1", "sync_protocol_version": 99}, 409, hypha.EProtocolUnsupported, ""},
 				{"protocol too old", nil, map[string]any{"machine_id": "m1", "sync_protocol_version": 0}, 409, hypha.EProtocolUnsupported, ""},
@@ -196,19 +196,19 @@ func TestConnect_RateLimit(t *testing.T) {
 			if next["mcp_token"] == prev["mcp_token"] {
 				t.Fatal("a /connect returned the same token")
 			}
-			status, _, body := e.do("GET", "/no/such/route", e.bearer(prev["mcp_token"].(string), api.HeaderGrove, "user_primary"), nil)
+			status, _, body := e.do("GET", "/no/such/route", e.bearer(prev["mcp_token"].(string), wire.HeaderGrove, "user_primary"), nil)
 			wantError(t, status, body, http.StatusUnauthorized, hypha.EUnauthorized)
 			prev = next
 		}
 		// Beyond the limit in one minute: 429 with the seconds left.
-		status, hdr, body := e.do("POST", "/connect", e.auth(api.HeaderGrove, "user_primary", api.HeaderDaemon, "gd-1"), map[string]any{"machine_id": "laptop"})
+		status, hdr, body := e.do("POST", "/connect", e.auth(wire.HeaderGrove, "user_primary", wire.HeaderDaemon, "gd-1"), map[string]any{"machine_id": "laptop"})
 		wantError(t, status, body, http.StatusTooManyRequests, hypha.ERateLimited)
 		if got := hdr.Get("Retry-After"); got != "51" {
 			t.Fatalf("Retry-After = %q, want 51 (seconds left of the minute)", got)
 		}
 		// The refused call changed nothing: the last token still works and
 		// is still the one /health fingerprints.
-		_, _, h := e.do("GET", "/health", map[string]string{api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-1"}, nil)
+		_, _, h := e.do("GET", "/health", map[string]string{wire.HeaderGrove: "user_primary", wire.HeaderDaemon: "gd-1"}, nil)
 		if h["mcp_token_hash"] != prev["mcp_token_hash"] {
 			t.Fatalf("after a 429, /health hash = %v, want the last token's %v", h["mcp_token_hash"], prev["mcp_token_hash"])
 		}
@@ -225,7 +225,7 @@ func TestMCPRotate(t *testing.T) {
 		e := newEnv(t, engine)
 		health := func(grove, daemon string) any {
 			t.Helper()
-			_, _, h := e.do("GET", "/health", map[string]string{api.HeaderGrove: grove, api.HeaderDaemon: daemon}, nil)
+			_, _, h := e.do("GET", "/health", map[string]string{wire.HeaderGrove: grove, wire.HeaderDaemon: daemon}, nil)
 			return h["mcp_token_hash"]
 		}
 		a := e.mustConnect("user_primary", "gd-1", "laptop")
@@ -235,14 +235,14 @@ func TestMCPRotate(t *testing.T) {
 			t.Fatalf("/health hash = %v, want the one /connect returned (%v)", got, a["mcp_token_hash"])
 		}
 		tokenWorks := func(tok any, grove string) int {
-			status, _, _ := e.doRaw("GET", "/no/such/route", e.bearer(tok.(string), api.HeaderGrove, grove), nil)
+			status, _, _ := e.doRaw("GET", "/no/such/route", e.bearer(tok.(string), wire.HeaderGrove, grove), nil)
 			return status
 		}
 		if tokenWorks(a["mcp_token"], "user_primary") != http.StatusNotFound {
 			t.Fatal("the minted token does not authenticate")
 		}
 
-		status, hdr, body := e.do("POST", "/mcp/rotate", e.auth(api.HeaderGrove, "user_primary"), nil)
+		status, hdr, body := e.do("POST", "/mcp/rotate", e.auth(wire.HeaderGrove, "user_primary"), nil)
 		if status != http.StatusOK || body["rotated"] != float64(2) || body["grove_id"] != "user_primary" {
 			t.Fatalf("/mcp/rotate = %d %v; want 2 tokens of user_primary rotated", status, body)
 		}
@@ -255,7 +255,7 @@ func TestMCPRotate(t *testing.T) {
 		if got := health("user_primary", ""); got != app.LegacyTokenHash(shared) {
 			t.Fatalf("/health without X-Daemon-ID = %v, want the new shared token's hash", got)
 		}
-		if hdr.Get(api.HeaderProtocol) == "" {
+		if hdr.Get(wire.HeaderProtocol) == "" {
 			t.Error("no protocol header on an authenticated answer")
 		}
 		for _, d := range []string{"gd-1", "gd-2"} {
@@ -276,7 +276,7 @@ func TestMCPRotate(t *testing.T) {
 			t.Fatal("rotation of user_primary revoked staging_grove's token")
 		}
 		// Rotating again revokes only the shared token minted by the first.
-		if _, _, body := e.do("POST", "/mcp/rotate", e.auth(api.HeaderGrove, "user_primary"), nil); body["rotated"] != float64(1) || body["token"] == shared {
+		if _, _, body := e.do("POST", "/mcp/rotate", e.auth(wire.HeaderGrove, "user_primary"), nil); body["rotated"] != float64(1) || body["token"] == shared {
 			t.Fatalf("second rotation = %v, want the shared token replaced", body)
 		}
 		if tokenWorks(shared, "user_primary") != http.StatusUnauthorized {

@@ -39,12 +39,12 @@ func connectDaemon(r *http.Request, body *wire.ConnectRequest) (id string, globa
 			return "", false, hypha.Errorf(hypha.EInvalid, "global_daemon must be true, false or the daemon's id")
 		}
 	}
-	header := strings.TrimSpace(r.Header.Get(HeaderDaemon))
+	header := strings.TrimSpace(r.Header.Get(wire.HeaderDaemon))
 	for _, c := range []string{body.DaemonID, body.GlobalDaemonID, strings.TrimSpace(named)} {
 		switch {
 		case c == "":
 		case header != "" && c != header:
-			return "", false, hypha.Errorf(hypha.EInvalid, "the body names daemon %q but %s is %q", c, HeaderDaemon, header)
+			return "", false, hypha.Errorf(hypha.EInvalid, "the body names daemon %q but %s is %q", c, wire.HeaderDaemon, header)
 		case id != "" && c != id:
 			return "", false, hypha.Errorf(hypha.EInvalid, "the body names two daemons, %q and %q", id, c)
 		default:
@@ -65,8 +65,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	grove := groveOf(r)
 	if g := strings.TrimSpace(body.GroveID); g != "" {
-		if h := strings.TrimSpace(r.Header.Get(HeaderGrove)); h != "" && h != g {
-			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "the body names grove %q but %s is %q; send one grove", g, HeaderGrove, h))
+		if h := strings.TrimSpace(r.Header.Get(wire.HeaderGrove)); h != "" && h != g {
+			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "the body names grove %q but %s is %q; send one grove", g, wire.HeaderGrove, h))
 			return
 		}
 		grove = g

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/wire"
 )
 
 func TestValidateTeamKey(t *testing.T) {
@@ -20,7 +20,7 @@ func TestValidateTeamKey(t *testing.T) {
 		revoked, revokedID := e.mustTeamKey("leaked", 0)
 		// Two groves connect with the expiring key, one with the env's key.
 		for _, g := range []string{"user_primary", "staging_grove"} {
-			status, _, body := e.do("POST", "/connect", e.bearer(expiring, api.HeaderGrove, g, api.HeaderDaemon, "gd-1"), map[string]any{"machine_id": "laptop"})
+			status, _, body := e.do("POST", "/connect", e.bearer(expiring, wire.HeaderGrove, g, wire.HeaderDaemon, "gd-1"), map[string]any{"machine_id": "laptop"})
 			if status != http.StatusOK {
 				t.Fatalf("/connect = %d %v", status, body)
 			}
@@ -34,7 +34,7 @@ func TestValidateTeamKey(t *testing.T) {
 		if status != http.StatusOK || body["valid"] != true || body["key_id"] != e.TeamKeyID || body["team_key_status"] != "active" {
 			t.Fatalf("active key: %d %v", status, body)
 		}
-		if !reflect.DeepEqual(body["grove_impact"], []any{"team_grove"}) || hdr.Get(api.HeaderProtocol) == "" {
+		if !reflect.DeepEqual(body["grove_impact"], []any{"team_grove"}) || hdr.Get(wire.HeaderProtocol) == "" {
 			t.Errorf("active key: grove_impact %v, want [team_grove]", body["grove_impact"])
 		}
 		status, _, body = e.do("GET", "/validate-team-key", e.bearer(expiring), nil)
@@ -100,7 +100,7 @@ func TestOrgCredentials(t *testing.T) {
 		}
 
 		status, hdr, raw := e.doRaw("GET", "/org/credentials", e.auth(), nil)
-		if status != http.StatusOK || hdr.Get(api.HeaderProtocol) == "" {
+		if status != http.StatusOK || hdr.Get(wire.HeaderProtocol) == "" {
 			t.Fatalf("/org/credentials = %d %s", status, raw)
 		}
 		secrets := []string{e.TeamKey, otherKey, c["mcp_token"].(string), named.Token, app.Digest(e.TeamKey), app.Digest(named.Token), named.Record.Digest}
@@ -162,10 +162,10 @@ func TestSecretsNeverLogged(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine)
 		c := e.mustConnect("user_primary", "gd-1", "laptop")
-		e.do("GET", "/health", e.auth(api.HeaderGrove, "user_primary", api.HeaderDaemon, "gd-1"), nil)
+		e.do("GET", "/health", e.auth(wire.HeaderGrove, "user_primary", wire.HeaderDaemon, "gd-1"), nil)
 		e.do("GET", "/org/credentials", e.auth(), nil)
 		e.do("GET", "/validate-team-key", e.bearer("hyk_wrong"), nil)
-		e.do("POST", "/mcp/rotate", e.auth(api.HeaderGrove, "user_primary"), nil)
+		e.do("POST", "/mcp/rotate", e.auth(wire.HeaderGrove, "user_primary"), nil)
 		logs := e.logText()
 		if !strings.Contains(logs, `"path":"/connect"`) {
 			t.Fatalf("the access log is missing: %s", logs)

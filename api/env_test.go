@@ -39,6 +39,7 @@ import (
 	"github.com/hyphateam/hypha/internal/seal"
 	"github.com/hyphateam/hypha/internal/sqlstore"
 	"github.com/hyphateam/hypha/internal/testdb"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // env is one running team server and what a test needs to drive it.
@@ -229,7 +230,7 @@ func (e *env) mustTeamKey(name string, expiresIn time.Duration) (string, string)
 // answer, failing the test unless it is 200.
 func (e *env) mustConnect(grove, daemon, machine string) map[string]any {
 	e.t.Helper()
-	status, _, body := e.do("POST", "/connect", e.auth(api.HeaderGrove, grove, api.HeaderDaemon, daemon),
+	status, _, body := e.do("POST", "/connect", e.auth(wire.HeaderGrove, grove, wire.HeaderDaemon, daemon),
 		map[string]any{"machine_id": machine, "global_daemon": true, "sync_protocol_version": hypha.SyncProtocolVersion})
 	if status != http.StatusOK {
 		e.t.Fatalf("/connect grove %s daemon %s = %d %v", grove, daemon, status, body)

@@ -37,7 +37,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		v := st.Report.Current
 		body.SchemaVersion = &v
 	}
-	grove := strings.TrimSpace(r.Header.Get(HeaderGrove))
+	grove := strings.TrimSpace(r.Header.Get(wire.HeaderGrove))
 	if grove != "" && hypha.ValidateGroveID(grove) == nil {
 		body.GroveScope = &grove
 	} else {
@@ -53,7 +53,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 			g = hypha.DefaultGroveID
 		}
 		var h string
-		if daemon := strings.TrimSpace(r.Header.Get(HeaderDaemon)); daemon == "" {
+		if daemon := strings.TrimSpace(r.Header.Get(wire.HeaderDaemon)); daemon == "" {
 			// A Myco client: the worker's 8-hex hash of the grove's shared
 			// token, the one /connect hands to callers naming no daemon.
 			h = s.Credentials.SharedTokenHash(r.Context(), g)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/wire"
 )
 
 func TestHealth(t *testing.T) {
@@ -79,13 +79,13 @@ func TestHealth(t *testing.T) {
 				hash    any
 				scope   any
 			}{
-				{"grove and daemon", map[string]string{api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-1"}, c["mcp_token_hash"], "user_primary"},
-				{"grove only", map[string]string{api.HeaderGrove: "user_primary"}, nil, "user_primary"},
-				{"another daemon", map[string]string{api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-2"}, nil, "user_primary"},
-				{"another grove", map[string]string{api.HeaderGrove: "staging_grove", api.HeaderDaemon: "gd-1"}, nil, "staging_grove"},
-				{"daemon only: the default grove", map[string]string{api.HeaderDaemon: "gd-9"}, legacy["mcp_token_hash"], nil},
+				{"grove and daemon", map[string]string{wire.HeaderGrove: "user_primary", wire.HeaderDaemon: "gd-1"}, c["mcp_token_hash"], "user_primary"},
+				{"grove only", map[string]string{wire.HeaderGrove: "user_primary"}, nil, "user_primary"},
+				{"another daemon", map[string]string{wire.HeaderGrove: "user_primary", wire.HeaderDaemon: "gd-2"}, nil, "user_primary"},
+				{"another grove", map[string]string{wire.HeaderGrove: "staging_grove", wire.HeaderDaemon: "gd-1"}, nil, "staging_grove"},
+				{"daemon only: the default grove", map[string]string{wire.HeaderDaemon: "gd-9"}, legacy["mcp_token_hash"], nil},
 				{"neither (a legacy Myco daemon)", nil, nil, nil},
-				{"invalid grove is not echoed", map[string]string{api.HeaderGrove: "<script>", api.HeaderDaemon: "gd-1"}, nil, nil},
+				{"invalid grove is not echoed", map[string]string{wire.HeaderGrove: "<script>", wire.HeaderDaemon: "gd-1"}, nil, nil},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +100,7 @@ func TestHealth(t *testing.T) {
 			e := newEnv(t, engine)
 			e.mustConnect("user_primary", "gd-1", "laptop")
 			e.Clock.Advance(30*24*time.Hour + time.Second)
-			_, _, body := e.do("GET", "/health", map[string]string{api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-1"}, nil)
+			_, _, body := e.do("GET", "/health", map[string]string{wire.HeaderGrove: "user_primary", wire.HeaderDaemon: "gd-1"}, nil)
 			if body["mcp_token_hash"] != nil {
 				t.Fatalf("an expired token's hash = %v, want null", body["mcp_token_hash"])
 			}
@@ -111,7 +111,7 @@ func TestHealth(t *testing.T) {
 			if _, err := e.DB.ClaimProjects(t.Context(), "secret_grove", []string{"proj_0123456789abcdef0123456789abcdef"}); err != nil {
 				t.Fatal(err)
 			}
-			for _, h := range []map[string]string{nil, {api.HeaderGrove: "user_primary", api.HeaderDaemon: "gd-1"}, e.auth(api.HeaderGrove, "user_primary")} {
+			for _, h := range []map[string]string{nil, {wire.HeaderGrove: "user_primary", wire.HeaderDaemon: "gd-1"}, e.auth(wire.HeaderGrove, "user_primary")} {
 				_, _, raw := e.doRaw("GET", "/health", h, nil)
 				if s := string(raw); strings.Contains(s, "secret_grove") || strings.Contains(s, "proj_") {
 					t.Fatalf("/health with %v reveals another grove or a project: %s", h, s)

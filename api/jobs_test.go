@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/search"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // withJobs wires a consumer (never started: tests drive the queue through
@@ -56,9 +56,9 @@ func (e *env) deadLetterIDs(g string) []string {
 func TestQueueStats(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, withJobs)
-		g1 := e.auth(api.HeaderGrove, "g1")
+		g1 := e.auth(wire.HeaderGrove, "g1")
 		status, hdr, body := e.do("GET", "/queue-stats", g1, nil)
-		if status != http.StatusOK || hdr.Get(api.HeaderProtocol) == "" {
+		if status != http.StatusOK || hdr.Get(wire.HeaderProtocol) == "" {
 			t.Fatalf("GET /queue-stats = %d %v", status, body)
 		}
 		for _, k := range []string{"enqueued", "processed", "failed", "backlog", "embed_ok", "embed_failed", "pending_jobs", "leased_jobs", "dead_letters"} {
@@ -111,7 +111,7 @@ func TestDLQList(t *testing.T) {
 			e.deadLetter("g1", id)
 		}
 		e.deadLetter("g2", "z")
-		g1 := e.auth(api.HeaderGrove, "g1")
+		g1 := e.auth(wire.HeaderGrove, "g1")
 		status, _, body := e.do("GET", "/dlq", g1, nil)
 		if status != http.StatusOK {
 			t.Fatalf("GET /dlq = %d %v", status, body)
@@ -140,7 +140,7 @@ func TestDLQList(t *testing.T) {
 				t.Errorf("GET /dlq%s gave %d messages, want %d", c.query, got, c.n)
 			}
 		}
-		_, _, body = e.do("GET", "/dlq", e.auth(api.HeaderGrove, "g2"), nil)
+		_, _, body = e.do("GET", "/dlq", e.auth(wire.HeaderGrove, "g2"), nil)
 		if msgs := body["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["lease_id"] != "spores:z:m1" {
 			t.Fatalf("grove g2 sees %v, want only its own", msgs)
 		}
@@ -158,7 +158,7 @@ func TestDLQRetryAndDiscard(t *testing.T) {
 			e.deadLetter("g1", id)
 		}
 		e.deadLetter("g2", "a")
-		g1 := e.auth(api.HeaderGrove, "g1")
+		g1 := e.auth(wire.HeaderGrove, "g1")
 
 		// Non-string entries are dropped; unknown ids and another grove's
 		// rows are not found.
@@ -187,7 +187,7 @@ func TestDLQRetryAndDiscard(t *testing.T) {
 		}
 
 		// A grove cannot touch another grove's rows, even by exact id.
-		g2 := e.auth(api.HeaderGrove, "g2")
+		g2 := e.auth(wire.HeaderGrove, "g2")
 		_, _, body = e.do("POST", "/dlq/discard", g2, map[string]any{"lease_ids": []string{"spores:c:m1"}})
 		_, _, body2 := e.do("POST", "/dlq/retry", g2, map[string]any{"lease_ids": []string{"spores:c:m1"}})
 		if body["discarded"] != 0.0 || body2["retried"] != 0.0 || len(e.deadLetterIDs("g1")) != 1 {
@@ -235,7 +235,7 @@ func TestJobRoutesNeedATeamKey(t *testing.T) {
 			body := map[string]any{"lease_ids": []string{"spores:a:m1"}}
 			status, _, got := e.do(rt.method, rt.path, nil, body)
 			wantError(t, status, got, http.StatusUnauthorized, hypha.EUnauthorized)
-			status, _, got = e.do(rt.method, rt.path, e.bearer(token, api.HeaderGrove, "user_primary"), body)
+			status, _, got = e.do(rt.method, rt.path, e.bearer(token, wire.HeaderGrove, "user_primary"), body)
 			wantError(t, status, got, http.StatusForbidden, hypha.EForbidden)
 		}
 		if got := e.deadLetterIDs("user_primary"); len(got) != 1 {

@@ -84,7 +84,7 @@ func (s *Server) authenticateMCP(r *http.Request) (*hypha.MCPAccess, error) {
 		}
 		return &hypha.MCPAccess{GroveID: st.grove, Principal: st.principal}, nil
 	}
-	grove := strings.TrimSpace(r.Header.Get(HeaderGrove))
+	grove := strings.TrimSpace(r.Header.Get(wire.HeaderGrove))
 	if grove != "" && s.AnonymousMCP != nil {
 		if err := hypha.ValidateGroveID(grove); err != nil {
 			return nil, err
@@ -145,7 +145,7 @@ func (s *Server) mcpGuard(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		w.Header().Set(HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
+		w.Header().Set(wire.HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
 		next.ServeHTTP(w, r.WithContext(hypha.NewContextWithMCPAccess(r.Context(), a)))
 	}))
 }

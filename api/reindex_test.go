@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/search"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // withSyncAndJobs wires ingest and a consumer that the test drives.
@@ -35,7 +35,7 @@ func (e *env) seedReindex(g string, n int) int {
 		rec["data"].(map[string]any)["project_id"] = proj
 		recs = append(recs, rec)
 	}
-	status, _, body := e.do("POST", "/enqueue", e.auth(api.HeaderGrove, g), enqueueBody(recs...))
+	status, _, body := e.do("POST", "/enqueue", e.auth(wire.HeaderGrove, g), enqueueBody(recs...))
 	if status != http.StatusOK || body["accepted"] != float64(len(recs)) {
 		e.t.Fatalf("seed %s: %d %v", g, status, body)
 	}
@@ -72,14 +72,14 @@ func TestReindexRoute(t *testing.T) {
 		if err := e.DB.DeleteEmbeddings(t.Context(), keys); err != nil {
 			t.Fatal(err)
 		}
-		g1 := e.auth(api.HeaderGrove, "g1")
+		g1 := e.auth(wire.HeaderGrove, "g1")
 		_, _, sum := e.do("GET", "/sync-summary", g1, nil)
 		if sum["vector_count"] != float64(1) || sum["embeddable_count"] != float64(n1) {
 			t.Fatalf("before the reindex: vector_count %v, embeddable_count %v", sum["vector_count"], sum["embeddable_count"])
 		}
 
 		status, hdr, body := e.do("POST", "/vectors/reindex", g1, nil)
-		if status != http.StatusOK || hdr.Get(api.HeaderProtocol) != "3" {
+		if status != http.StatusOK || hdr.Get(wire.HeaderProtocol) != "3" {
 			t.Fatalf("reindex = %d %v", status, body)
 		}
 		want := map[string]any{
@@ -95,7 +95,7 @@ func TestReindexRoute(t *testing.T) {
 		if fmt.Sprint(byTable) != fmt.Sprintf("map[artifacts:0 plans:0 sessions:1 skill_records:0 spores:%d]", n1-1) {
 			t.Fatalf("by_table = %v", byTable)
 		}
-		_, _, stats := e.do("GET", "/queue-stats", e.auth(api.HeaderGrove, "g2"), nil)
+		_, _, stats := e.do("GET", "/queue-stats", e.auth(wire.HeaderGrove, "g2"), nil)
 		if stats["pending_jobs"] != 0.0 {
 			t.Fatalf("grove g2 got jobs from g1's reindex: %v", stats)
 		}
@@ -110,7 +110,7 @@ func TestReindexRoute(t *testing.T) {
 		}
 
 		// Body variants: anything that names no table covers all five.
-		g2 := e.auth(api.HeaderGrove, "g2")
+		g2 := e.auth(wire.HeaderGrove, "g2")
 		for _, b := range []any{`{}`, `{"table":null}`, `{"table":""}`, `not json`, `[1,2]`, `{"table":"spores"} trailing`, `{"other":1}`} {
 			status, _, body := e.do("POST", "/vectors/reindex", g2, b)
 			if status != http.StatusOK || body["enqueued"] != float64(n2) || body["table"] != "sessions" || len(body["by_table"].(map[string]any)) != 5 {
@@ -134,7 +134,7 @@ func TestReindexRoute(t *testing.T) {
 
 		// A Team Key route: a grove MCP token may not queue work.
 		tok := e.mustConnect("g2", "daemon-1", "m1")["mcp_token"].(string)
-		status, _, body = e.do("POST", "/vectors/reindex", e.bearer(tok, api.HeaderGrove, "g2"), nil)
+		status, _, body = e.do("POST", "/vectors/reindex", e.bearer(tok, wire.HeaderGrove, "g2"), nil)
 		wantError(t, status, body, http.StatusForbidden, hypha.EForbidden)
 		status, _, body = e.do("POST", "/vectors/reindex", nil, nil)
 		wantError(t, status, body, http.StatusUnauthorized, hypha.EUnauthorized)

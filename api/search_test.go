@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/search"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // withSearch wires ingest, a consumer, the vector index and search; the
@@ -44,7 +44,7 @@ func (e *env) index() {
 // push ingests records of machine m1 into grove g.
 func (e *env) push(g string, recs ...map[string]any) {
 	e.t.Helper()
-	status, _, body := e.do("POST", "/enqueue", e.auth(api.HeaderGrove, g), enqueueBody(recs...))
+	status, _, body := e.do("POST", "/enqueue", e.auth(wire.HeaderGrove, g), enqueueBody(recs...))
 	if status != http.StatusOK || body["accepted"] != float64(len(recs)) {
 		e.t.Fatalf("push to %s: %d %v", g, status, body)
 	}
@@ -53,7 +53,7 @@ func (e *env) push(g string, recs ...map[string]any) {
 // search runs GET /search in grove g and returns the status and results.
 func (e *env) search(g string, params url.Values) (int, []map[string]any, map[string]any) {
 	e.t.Helper()
-	status, _, body := e.do("GET", "/search?"+params.Encode(), e.auth(api.HeaderGrove, g), nil)
+	status, _, body := e.do("GET", "/search?"+params.Encode(), e.auth(wire.HeaderGrove, g), nil)
 	var out []map[string]any
 	if rs, ok := body["results"].([]any); ok {
 		for _, r := range rs {
@@ -122,13 +122,13 @@ func TestSearch_ResultShapeAndModes(t *testing.T) {
 		}
 		// An authenticated /health shows the grove's side of the index;
 		// an anonymous one does not.
-		_, _, h := e.do("GET", "/health", e.auth(api.HeaderGrove, "gA"), nil)
+		_, _, h := e.do("GET", "/health", e.auth(wire.HeaderGrove, "gA"), nil)
 		vi, _ := h["vector_index"].(map[string]any)
 		if vi == nil || vi["ready"] != true || vi["grove_vectors"] != float64(3) || vi["seq"].(float64) < 1 ||
 			vi["keyword_ready"] != true || vi["grove_documents"] != float64(3) {
 			t.Fatalf("authenticated /health vector_index = %v", h["vector_index"])
 		}
-		if _, _, h := e.do("GET", "/health", map[string]string{api.HeaderGrove: "gA"}, nil); h["vector_index"] != nil {
+		if _, _, h := e.do("GET", "/health", map[string]string{wire.HeaderGrove: "gA"}, nil); h["vector_index"] != nil {
 			t.Fatalf("anonymous /health shows the vector index: %v", h)
 		}
 		_, res, _ = e.search("gA", url.Values{"q": {"billing postgres"}, "types": {"plans"}})

@@ -10,6 +10,7 @@ import (
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
+	"github.com/hyphateam/hypha/wire"
 )
 
 const projA = "proj_0123456789abcdef0123456789abcdef"
@@ -30,8 +31,8 @@ func TestEnqueueRoute(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, withSync)
 		status, hdr, body := e.do("POST", "/enqueue", e.auth(), enqueueBody(sporeRec("s1", "hello"), map[string]any{"table": "nope", "operation": "upsert", "id": "x"}))
-		if status != 200 || body["accepted"] != float64(1) || hdr.Get(api.HeaderProtocol) != "3" {
-			t.Fatalf("enqueue = %d %v (protocol header %q)", status, body, hdr.Get(api.HeaderProtocol))
+		if status != 200 || body["accepted"] != float64(1) || hdr.Get(wire.HeaderProtocol) != "3" {
+			t.Fatalf("enqueue = %d %v (protocol header %q)", status, body, hdr.Get(wire.HeaderProtocol))
 		}
 		rej, _ := body["rejected"].([]any)
 		if len(rej) != 1 || rej[0].(map[string]any)["error"] != "Unknown table: nope" {
@@ -95,7 +96,7 @@ func TestRecordsRoute(t *testing.T) {
 		status, _, body = e.do("GET", "/records/prompt_batches/1", e.auth(), nil)
 		wantError(t, status, body, 400, hypha.EInvalid)
 		// Another grove sees nothing of this one.
-		status, _, body = e.do("GET", "/records/spores/s1", e.auth(api.HeaderGrove, "elsewhere"), nil)
+		status, _, body = e.do("GET", "/records/spores/s1", e.auth(wire.HeaderGrove, "elsewhere"), nil)
 		wantError(t, status, body, 404, hypha.ENotFound)
 		// A grove's MCP token reads its own grove.
 		conn := e.mustConnect(hypha.DefaultGroveID, "daemon-1", "m1")
@@ -103,7 +104,7 @@ func TestRecordsRoute(t *testing.T) {
 		if status, _, body = e.do("GET", "/records/spores/s1", e.bearer(tok), nil); status != 200 {
 			t.Fatalf("/records with the grove token = %d %v", status, body)
 		}
-		status, _, body = e.do("GET", "/records/spores/s1", e.bearer(tok, api.HeaderGrove, "elsewhere"), nil)
+		status, _, body = e.do("GET", "/records/spores/s1", e.bearer(tok, wire.HeaderGrove, "elsewhere"), nil)
 		wantError(t, status, body, 403, hypha.EGroveForbidden)
 		status, _, body = e.do("POST", "/enqueue", e.bearer(tok), enqueueBody(sporeRec("s9", "x")))
 		wantError(t, status, body, 403, hypha.EForbidden)
@@ -192,13 +193,13 @@ func TestManifestConfigMembersSummaryRebuild(t *testing.T) {
 func TestHealthGroveMetrics(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, withSync)
-		e.do("POST", "/enqueue", e.auth(api.HeaderGrove, "user_primary"), enqueueBody(sporeRec("s1", "hello world")))
+		e.do("POST", "/enqueue", e.auth(wire.HeaderGrove, "user_primary"), enqueueBody(sporeRec("s1", "hello world")))
 		// Unauthenticated: no grove or project names beyond the one sent.
-		status, _, raw := e.doRaw("GET", "/health", map[string]string{api.HeaderGrove: "user_primary"}, nil)
+		status, _, raw := e.doRaw("GET", "/health", map[string]string{wire.HeaderGrove: "user_primary"}, nil)
 		if status != 200 || strings.Contains(string(raw), projA) || strings.Contains(string(raw), "sync_metrics") {
 			t.Fatalf("unauthenticated /health leaks grove data: %s", raw)
 		}
-		status, _, body := e.do("GET", "/health", e.auth(api.HeaderGrove, "user_primary"), nil)
+		status, _, body := e.do("GET", "/health", e.auth(wire.HeaderGrove, "user_primary"), nil)
 		sm, _ := body["sync_metrics"].(map[string]any)
 		projects, _ := body["grove_projects"].([]any)
 		if status != 200 || body["grove_id"] != "user_primary" || body["sync_status"] != "active" || body["last_sync_at"] == nil ||
@@ -216,13 +217,13 @@ func TestHealthGroveMetrics(t *testing.T) {
 			t.Errorf("project_sync_status = %v", ps)
 		}
 		// Another grove's metrics stay empty; its name is only the echo.
-		status, _, body = e.do("GET", "/health", e.auth(api.HeaderGrove, "other"), nil)
+		status, _, body = e.do("GET", "/health", e.auth(wire.HeaderGrove, "other"), nil)
 		if status != 200 || body["sync_status"] != "never_synced" || len(body["grove_projects"].([]any)) != 0 {
 			t.Fatalf("other grove = %v", body)
 		}
 		// A grove token of another grove gets no metrics for this one.
 		tok := e.mustConnect("other", "d1", "m9")["mcp_access_token"].(string)
-		status, _, raw = e.doRaw("GET", "/health", e.bearer(tok, api.HeaderGrove, "user_primary"), nil)
+		status, _, raw = e.doRaw("GET", "/health", e.bearer(tok, wire.HeaderGrove, "user_primary"), nil)
 		if status != 200 || strings.Contains(string(raw), "sync_metrics") {
 			t.Fatalf("foreign token saw metrics: %s", raw)
 		}

@@ -62,7 +62,7 @@ func (s *Server) handleValidateTeamKey(w http.ResponseWriter, r *http.Request) {
 			ans.Message += " until " + *ans.ExpiresAt
 		}
 		ans.GroveImpact = s.Credentials.GrovesUsingTeamKey(r.Context(), check.Key.ID)
-		w.Header().Set(HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
+		w.Header().Set(wire.HeaderProtocol, strconv.Itoa(hypha.SyncProtocolVersion))
 		writeJSON(w, http.StatusOK, ans)
 	case hypha.StatusExpired:
 		ans.GroveImpact = s.Credentials.GrovesUsingTeamKey(r.Context(), check.Key.ID)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/wire"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -58,7 +58,7 @@ func TestGroveAttackMatrix(t *testing.T) {
 			t.Fatalf("beta's token sees %v", r.Structured)
 		}
 
-		for i, headers := range [][]string{bearer(alpha), bearer(alpha, api.HeaderGrove, "alpha"), bearer(e.TeamKey, api.HeaderGrove, "alpha")} {
+		for i, headers := range [][]string{bearer(alpha), bearer(alpha, wire.HeaderGrove, "alpha"), bearer(e.TeamKey, wire.HeaderGrove, "alpha")} {
 			version := []string{protoSessions, protoSessionless}[i%2]
 			cs, err := e.connectAt(version, headers...)
 			if err != nil {
@@ -83,13 +83,13 @@ func TestGroveAttackMatrix(t *testing.T) {
 			if path == "/mcp/call" {
 				body = `{"method":"myco_spores","params":{}}`
 			}
-			status, _, raw := e.post(path, bearer(alpha, api.HeaderGrove, "beta"), body)
+			status, _, raw := e.post(path, bearer(alpha, wire.HeaderGrove, "beta"), body)
 			wantHTTPError(t, status, raw, http.StatusForbidden, hypha.EGroveForbidden)
 			if !strings.Contains(string(raw), `scoped to grove \"alpha\"`) {
 				t.Errorf("403 does not explain the scope: %s", raw)
 			}
 		}
-		if _, err := e.connect(bearer(alpha, api.HeaderGrove, "beta")...); err == nil {
+		if _, err := e.connect(bearer(alpha, wire.HeaderGrove, "beta")...); err == nil {
 			t.Fatal("an SDK client of alpha's token connected to grove beta")
 		}
 
@@ -150,7 +150,7 @@ func TestAuthErrors(t *testing.T) {
 		}
 		for name, headers := range map[string][]string{
 			"no credential":             nil,
-			"no credential, grove only": {api.HeaderGrove, "alpha"},
+			"no credential, grove only": {wire.HeaderGrove, "alpha"},
 			"unknown token":             bearer("hym_" + strings.Repeat("A", 43)),
 			"not a token at all":        bearer("hello"),
 			"empty bearer":              {"Authorization", "Bearer "},
@@ -186,7 +186,7 @@ func TestAuthErrors(t *testing.T) {
 		}
 
 		// The database going away: 503 with Retry-After.
-		team := bearer(e.TeamKey, api.HeaderGrove, "alpha")
+		team := bearer(e.TeamKey, wire.HeaderGrove, "alpha")
 		if err := e.DB.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/wire"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -115,7 +115,7 @@ func TestMCPCall(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine)
 		e.seed("alpha", "ALPHA")
-		tok := bearer(e.mustToken("alpha", "c", 0), api.HeaderGrove, "alpha")
+		tok := bearer(e.mustToken("alpha", "c", 0), wire.HeaderGrove, "alpha")
 
 		status, out := e.call(tok, hypha.ToolSessions, map[string]any{"limit": 1})
 		if status != http.StatusOK || len(items(t, out, "sessions")) != 1 {
@@ -191,7 +191,7 @@ func TestAnonymousTier(t *testing.T) {
 			rec{"plans", "pub-plan", "m1", map[string]any{"content": "ALPHA public plan", "sharing_policy": "public"}},
 		)
 		e.mustIngest("beta", rec{"spores", "pub-b", "m1", map[string]any{"content": "BETA public spore about caching", "status": "active", "sharing_policy": "public"}})
-		anon := []string{api.HeaderGrove, "alpha"}
+		anon := []string{wire.HeaderGrove, "alpha"}
 
 		// Off by default.
 		status, _, raw := e.post("/mcp/call", anon, `{"method":"myco_spores","params":{}}`)
@@ -250,10 +250,10 @@ func TestAnonymousTier(t *testing.T) {
 			t.Fatalf("anonymous spores over /mcp = %v", r.Structured)
 		}
 		// Another grove's anonymous tier is its own business.
-		status, _, raw = e.post("/mcp/call", []string{api.HeaderGrove, "beta"}, `{"method":"myco_spores","params":{}}`)
+		status, _, raw = e.post("/mcp/call", []string{wire.HeaderGrove, "beta"}, `{"method":"myco_spores","params":{}}`)
 		wantHTTPError(t, status, raw, http.StatusUnauthorized, hypha.EUnauthorized)
 		// A credential always wins over the anonymous tier.
-		status, out = e.call(bearer(e.mustToken("alpha", "c", 0), api.HeaderGrove, "alpha"), hypha.ToolSpores, map[string]any{"limit": 100})
+		status, out = e.call(bearer(e.mustToken("alpha", "c", 0), wire.HeaderGrove, "alpha"), hypha.ToolSpores, map[string]any{"limit": 100})
 		if status != http.StatusOK || len(items(t, out, "spores")) != 5 {
 			t.Fatalf("token call = %d %v", status, out)
 		}
@@ -474,26 +474,26 @@ func TestRateLimits(t *testing.T) {
 		}
 		call := `{"method":"myco_spores","params":{}}`
 		// Anonymous: one, then refused, for alpha only.
-		if status, _, raw := e.post("/mcp/call", []string{api.HeaderGrove, "alpha"}, call); status != http.StatusOK {
+		if status, _, raw := e.post("/mcp/call", []string{wire.HeaderGrove, "alpha"}, call); status != http.StatusOK {
 			t.Fatalf("first anonymous call: %d %s", status, raw)
 		}
-		status, h, raw := e.post("/mcp/call", []string{api.HeaderGrove, "alpha"}, call)
+		status, h, raw := e.post("/mcp/call", []string{wire.HeaderGrove, "alpha"}, call)
 		wantHTTPError(t, status, raw, http.StatusTooManyRequests, hypha.ERateLimited)
 		if ra, err := strconv.Atoi(h.Get("Retry-After")); err != nil || ra < 1 || ra > 2 {
 			t.Fatalf("Retry-After %q, want 1–2 s", h.Get("Retry-After"))
 		}
-		status, _, raw = e.post("/mcp", []string{api.HeaderGrove, "alpha"}, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+		status, _, raw = e.post("/mcp", []string{wire.HeaderGrove, "alpha"}, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 		wantHTTPError(t, status, raw, http.StatusTooManyRequests, hypha.ERateLimited)
-		if status, _, raw := e.post("/mcp/call", []string{api.HeaderGrove, "beta"}, call); status != http.StatusOK {
+		if status, _, raw := e.post("/mcp/call", []string{wire.HeaderGrove, "beta"}, call); status != http.StatusOK {
 			t.Fatalf("another grove's anonymous call: %d %s", status, raw)
 		}
 		// Requests without a credential naming groves that opened nothing
 		// are refused (401) but count against the budget of all anonymous
 		// requests together (5 × 0.5 a second: bursts of 5, 4 used), so a
 		// flood naming made-up groves soon gets 429 before any lookup.
-		status, _, raw = e.post("/mcp/call", []string{api.HeaderGrove, "nobody-1"}, call)
+		status, _, raw = e.post("/mcp/call", []string{wire.HeaderGrove, "nobody-1"}, call)
 		wantHTTPError(t, status, raw, http.StatusUnauthorized, hypha.EUnauthorized)
-		status, _, raw = e.post("/mcp/call", []string{api.HeaderGrove, "nobody-2"}, call)
+		status, _, raw = e.post("/mcp/call", []string{wire.HeaderGrove, "nobody-2"}, call)
 		wantHTTPError(t, status, raw, http.StatusTooManyRequests, hypha.ERateLimited)
 		// With a token: alpha's own budget, untouched by the anonymous
 		// flood; four, then refused.

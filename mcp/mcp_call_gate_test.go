@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // TestMCPCallGate: POST /mcp/call refuses what a web page can send it from
@@ -47,7 +47,7 @@ func TestMCPCallGate(t *testing.T) {
 			return resp.StatusCode, raw
 		}
 		for name, creds := range map[string][]string{
-			"anonymous": {api.HeaderGrove, "alpha"},
+			"anonymous": {wire.HeaderGrove, "alpha"},
 			"token":     {"Authorization", "Bearer " + tok},
 		} {
 			// Served as JSON, with or without a charset.
@@ -89,7 +89,7 @@ func TestMCPCallGate(t *testing.T) {
 		req.Host = "evil.example"
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set(api.HeaderGrove, "alpha")
+		req.Header.Set(wire.HeaderGrove, "alpha")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // TestErrorsEchoBounded: an error answer of /mcp or /mcp/call repeats at
@@ -95,7 +95,7 @@ func TestErrorsEchoBounded(t *testing.T) {
 			{fmt.Sprintf(`{"method":"myco_search","params":{"query":"x","mode":%q}}`, huge), http.StatusBadRequest},
 			{fmt.Sprintf(`{"method":"myco_spores","params":{%q:1}}`, huge), http.StatusBadRequest},
 		} {
-			status, _, raw := e.post("/mcp/call", with(api.HeaderGrove, "alpha"), c.body)
+			status, _, raw := e.post("/mcp/call", with(wire.HeaderGrove, "alpha"), c.body)
 			check("/mcp/call "+c.body[:30], status, raw, c.status)
 			var out map[string]any
 			if json.Unmarshal(raw, &out) != nil || out["code"] == nil {
@@ -104,7 +104,7 @@ func TestErrorsEchoBounded(t *testing.T) {
 		}
 		status, _, raw = e.post("/mcp/call", with("Content-Type", huge), `{"method":"myco_spores"}`)
 		check("/mcp/call with a huge Content-Type", status, raw, http.StatusUnsupportedMediaType)
-		status, _, raw = e.post("/mcp/call", with(api.HeaderGrove, huge), `{"method":"myco_spores"}`)
+		status, _, raw = e.post("/mcp/call", with(wire.HeaderGrove, huge), `{"method":"myco_spores"}`)
 		check("/mcp/call with a huge grove", status, raw, http.StatusBadRequest)
 		if !strings.Contains(string(raw), hypha.EInvalid) {
 			t.Errorf("huge grove: %s", raw)

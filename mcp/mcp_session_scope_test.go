@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // TestSessionScope: a session answers only the scope that opened it (a
@@ -39,12 +39,12 @@ func TestSessionScope(t *testing.T) {
 		alphaTok, alphaTok2, betaTok := e.mustToken("alpha", "a1", 0), e.mustToken("alpha", "a2", 0), e.mustToken("beta", "b1", 0)
 		callers := []caller{
 			{"alpha token", "alpha", false, bearer(alphaTok)},
-			{"another alpha token", "alpha", false, bearer(alphaTok2, api.HeaderGrove, "alpha")},
-			{"Team Key in alpha", "alpha", false, bearer(e.TeamKey, api.HeaderGrove, "alpha")},
-			{"alpha anonymous", "alpha", true, []string{api.HeaderGrove, "alpha"}},
+			{"another alpha token", "alpha", false, bearer(alphaTok2, wire.HeaderGrove, "alpha")},
+			{"Team Key in alpha", "alpha", false, bearer(e.TeamKey, wire.HeaderGrove, "alpha")},
+			{"alpha anonymous", "alpha", true, []string{wire.HeaderGrove, "alpha"}},
 			{"beta token", "beta", false, bearer(betaTok)},
-			{"Team Key in beta", "beta", false, bearer(e.TeamKey, api.HeaderGrove, "beta")},
-			{"beta anonymous", "beta", true, []string{api.HeaderGrove, "beta"}},
+			{"Team Key in beta", "beta", false, bearer(e.TeamKey, wire.HeaderGrove, "beta")},
+			{"beta anonymous", "beta", true, []string{wire.HeaderGrove, "beta"}},
 		}
 		initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}`
 		call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"myco_spores","arguments":{}}}`
@@ -122,7 +122,7 @@ func TestSessionScope(t *testing.T) {
 
 		// An SDK client of the anonymous tier keeps its session; the tools
 		// the grove closes meanwhile are refused on it at once.
-		cs := e.mustConnect(api.HeaderGrove, "alpha")
+		cs := e.mustConnect(wire.HeaderGrove, "alpha")
 		if cs.ID() == "" || !strings.HasPrefix(cs.ID(), "a") {
 			t.Fatalf("anonymous session id %q", cs.ID())
 		}

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/api"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/internal/seal"
 	"github.com/hyphateam/hypha/internal/sqlstore"
+	"github.com/hyphateam/hypha/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -94,7 +94,7 @@ again in the same grove replaces the previous token.`,
 				fmt.Fprintf(m.Stdout, "Created MCP token %s (%s) for grove %s, expires %s.\n\n", r.ID, r.Name, r.GroveID, expiryText(r.ExpiresAt))
 				fmt.Fprintf(m.Stdout, "  %s\n\n", t.Token)
 				fmt.Fprintln(m.Stdout, "This is the only time the token is shown: store it now. MCP clients send it as")
-				fmt.Fprintf(m.Stdout, "'Authorization: Bearer <token>' with '%s: %s' to http://%s/mcp\n", api.HeaderGrove, r.GroveID, m.Config.Listen)
+				fmt.Fprintf(m.Stdout, "'Authorization: Bearer <token>' with '%s: %s' to http://%s/mcp\n", wire.HeaderGrove, r.GroveID, m.Config.Listen)
 				fmt.Fprintf(m.Stdout, "(or this server's public URL). Its fingerprint is %s.\n", r.TokenHash)
 				return nil
 			})
