@@ -172,3 +172,36 @@ func (r *Record) Text() string {
 	s, _ := r.Value(r.Table.TextColumn).(string)
 	return s
 }
+
+// CheckText refuses, as an invalid-input error naming the field, a filter
+// whose machine, project or any text value holds bytes no engine stores
+// alike (NUL, invalid UTF-8; see ValidText): such a value matches nothing
+// on SQLite and fails the statement on PostgreSQL, so it is refused before
+// either sees it.
+func (f *RecordFilter) CheckText() error {
+	if err := ValidateKeyText("machine_id", f.MachineID); err != nil {
+		return err
+	}
+	if err := ValidateKeyText("project_id", f.ProjectID); err != nil {
+		return err
+	}
+	for _, group := range [][]ColumnValue{f.Equals, f.AtLeast, f.Contains} {
+		for _, cv := range group {
+			if s, ok := cv.Value.(string); ok {
+				if err := ValidateKeyText(cv.Column, s); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, in := range f.In {
+		for _, v := range in.Values {
+			if s, ok := v.(string); ok {
+				if err := ValidateKeyText(in.Column, s); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

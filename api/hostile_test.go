@@ -47,3 +47,15 @@ func TestHostile_NotFoundEchoIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestHostile_BodyKeyBytes: a NUL in an id sent in a JSON body (dead-letter
+// lease ids, MCP get ids) is a 400 on both engines, never a store error.
+func TestHostile_BodyKeyBytes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		e := newEnv(t, engine, withSearch)
+		for _, route := range []string{"/dlq/retry", "/dlq/discard"} {
+			status, _, body := e.do("POST", route, e.auth(), `{"lease_ids":["a\u0000b"]}`)
+			wantError(t, status, body, http.StatusBadRequest, hypha.EInvalid)
+		}
+	})
+}

@@ -50,6 +50,9 @@ func (j *Jobs) DeadLetters(ctx context.Context, grove string, limit int) ([]*hyp
 // in one transaction. It returns how many it found; ids of other groves
 // or unknown ids are ignored.
 func (j *Jobs) RetryDeadLetters(ctx context.Context, grove string, leaseIDs []string) (int, error) {
+	if err := checkLeaseIDs(leaseIDs); err != nil {
+		return 0, err
+	}
 	var n int
 	err := j.store.InTx(ctx, func(tx hypha.Queries) error {
 		taken, err := tx.TakeDeadLetters(ctx, grove, leaseIDs)
@@ -75,5 +78,19 @@ func (j *Jobs) RetryDeadLetters(ctx context.Context, grove string, leaseIDs []st
 // DiscardDeadLetters deletes a grove's named dead letters and returns how
 // many existed (the Myco worker returned the number of ids sent).
 func (j *Jobs) DiscardDeadLetters(ctx context.Context, grove string, leaseIDs []string) (int64, error) {
+	if err := checkLeaseIDs(leaseIDs); err != nil {
+		return 0, err
+	}
 	return j.store.DeleteDeadLetters(ctx, grove, leaseIDs)
+}
+
+// checkLeaseIDs refuses lease ids no engine compares alike (NUL, invalid
+// UTF-8) before they reach the store.
+func checkLeaseIDs(ids []string) error {
+	for _, id := range ids {
+		if err := hypha.ValidateKeyText("lease_ids", id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

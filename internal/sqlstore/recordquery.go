@@ -29,6 +29,9 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // ListRecords returns the rows a filter selects.
 func (q *queries) ListRecords(ctx context.Context, f hypha.RecordFilter) ([]*hypha.Record, error) {
+	if err := f.CheckText(); err != nil {
+		return nil, err
+	}
 	t := f.Table
 	s := sqlFor(t)
 	if f.PublicOnly && !t.Shareable {
