@@ -45,3 +45,34 @@ type Node struct {
 	LastSeen            int64  `json:"last_seen"`
 	RegisteredAt        int64  `json:"registered_at"`
 }
+
+// GroveMetrics are the seed's grove visibility metrics (Procedure A),
+// computed from the grove's data. They are shown only to a caller
+// authenticated for the grove.
+type GroveMetrics struct {
+	GroveID           string           `json:"grove_id"`
+	SyncStatus        string           `json:"sync_status"` // active, idle, degraded or never_synced
+	LastSyncAt        *string          `json:"last_sync_at"`
+	PendingOperations int64            `json:"pending_operations"`
+	GroveProjects     []string         `json:"grove_projects"`
+	SyncMetrics       GroveSyncMetrics `json:"sync_metrics"`
+}
+
+// GroveSyncMetrics is the sync_metrics object of a grove.
+type GroveSyncMetrics struct {
+	// OutboxQueueDepth is the server's queue of work for the grove
+	// (embedding jobs waiting or running); a daemon's own outbox is in
+	// `hypha daemon status`.
+	OutboxQueueDepth    int64                    `json:"outbox_queue_depth"`
+	LastSuccessfulSync  *string                  `json:"last_successful_sync"`
+	SyncFailuresLast24h int64                    `json:"sync_failures_last_24h"`
+	GroveDataVolumeMB   float64                  `json:"grove_data_volume_mb"`
+	ProjectSyncStatus   map[string]ProjectStatus `json:"project_sync_status"`
+	DeadLetters         int64                    `json:"dead_letters"`
+}
+
+// ProjectStatus is one project's line of project_sync_status.
+type ProjectStatus struct {
+	Status   string  `json:"status"` // active (synced in the last 24 h) or idle
+	LastSync *string `json:"last_sync"`
+}

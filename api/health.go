@@ -63,7 +63,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		if h != "" {
 			body.MCPTokenHash = &h
 		}
-		body.GroveMetrics = groveMetricsWire(s.groveMetricsFor(r, grove))
+		body.GroveMetrics = s.groveMetricsFor(r, grove)
 		if body.GroveMetrics != nil && s.Search != nil && s.Search.Index != nil {
 			vi := &wire.VectorIndex{Seq: s.Search.Index.Seq()}
 			if idx := s.Search.Index.Vectors(); idx != nil {
@@ -88,7 +88,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // caller is authenticated for the grove: a Team Key naming it with
 // X-Grove-ID, or that grove's MCP token. Anyone else gets nil, so
 // unauthenticated /health names no grove or project.
-func (s *Server) groveMetricsFor(r *http.Request, grove string) *app.GroveMetrics {
+func (s *Server) groveMetricsFor(r *http.Request, grove string) *hypha.GroveMetrics {
 	secret, present := bearer(r)
 	if !present || secret == "" || s.Health == nil || s.Auth == nil {
 		return nil
@@ -110,23 +110,4 @@ func (s *Server) groveMetricsFor(r *http.Request, grove string) *app.GroveMetric
 		return nil
 	}
 	return m
-}
-
-// groveMetricsWire converts the app's metrics to their wire form.
-func groveMetricsWire(m *app.GroveMetrics) *wire.GroveMetrics {
-	if m == nil {
-		return nil
-	}
-	out := &wire.GroveMetrics{GroveID: m.GroveID, SyncStatus: m.SyncStatus, LastSyncAt: m.LastSyncAt,
-		PendingOperations: m.PendingOperations, GroveProjects: m.GroveProjects,
-		SyncMetrics: wire.GroveSyncMetrics{
-			OutboxQueueDepth: m.SyncMetrics.OutboxQueueDepth, LastSuccessfulSync: m.SyncMetrics.LastSuccessfulSync,
-			SyncFailuresLast24h: m.SyncMetrics.SyncFailuresLast24h, GroveDataVolumeMB: m.SyncMetrics.GroveDataVolumeMB,
-			ProjectSyncStatus: make(map[string]wire.ProjectStatus, len(m.SyncMetrics.ProjectSyncStatus)),
-			DeadLetters:       m.SyncMetrics.DeadLetters,
-		}}
-	for k, v := range m.SyncMetrics.ProjectSyncStatus {
-		out.SyncMetrics.ProjectSyncStatus[k] = wire.ProjectStatus{Status: v.Status, LastSync: v.LastSync}
-	}
-	return out
 }

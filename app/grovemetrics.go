@@ -16,52 +16,25 @@ const (
 	maxDeadLetterLog = 500
 )
 
-// GroveMetrics are the seed's grove visibility metrics (Procedure A),
-// computed from the grove's data. They are shown only to a caller
-// authenticated for the grove.
-type GroveMetrics struct {
-	GroveID           string           `json:"grove_id"`
-	SyncStatus        string           `json:"sync_status"` // active, idle, degraded or never_synced
-	LastSyncAt        *string          `json:"last_sync_at"`
-	PendingOperations int64            `json:"pending_operations"`
-	GroveProjects     []string         `json:"grove_projects"`
-	SyncMetrics       GroveSyncMetrics `json:"sync_metrics"`
-	computedAt        time.Time
-}
-
-// GroveSyncMetrics is the sync_metrics object of a grove.
-type GroveSyncMetrics struct {
-	// OutboxQueueDepth is the server's queue of work for the grove
-	// (embedding jobs waiting or running); a daemon's own outbox is in
-	// `hypha daemon status`.
-	OutboxQueueDepth    int64                    `json:"outbox_queue_depth"`
-	LastSuccessfulSync  *string                  `json:"last_successful_sync"`
-	SyncFailuresLast24h int64                    `json:"sync_failures_last_24h"`
-	GroveDataVolumeMB   float64                  `json:"grove_data_volume_mb"`
-	ProjectSyncStatus   map[string]ProjectStatus `json:"project_sync_status"`
-	DeadLetters         int64                    `json:"dead_letters"`
-}
-
-// ProjectStatus is one project's line of project_sync_status.
-type ProjectStatus struct {
-	Status   string  `json:"status"` // active (synced in the last 24 h) or idle
-	LastSync *string `json:"last_sync"`
-}
-
 // groveMetricsCache keeps recent results, so a daemon polling /health every
 // few seconds does not scan its grove each time.
 type groveMetricsCache struct {
 	mu sync.Mutex
-	m  map[string]*GroveMetrics
+	m  map[string]cachedMetrics
+}
+
+type cachedMetrics struct {
+	m  *hypha.GroveMetrics
+	at time.Time
 }
 
 // GroveMetrics computes (or returns a result at most two seconds old) the
 // visibility metrics of a grove.
-func (h *Health) GroveMetrics(ctx context.Context, grove string) (*GroveMetrics, error) {
+func (h *Health) GroveMetrics(ctx context.Context, grove string) (*hypha.GroveMetrics, error) {
 	h.metrics.mu.Lock()
-	if m, ok := h.metrics.m[grove]; ok && time.Since(m.computedAt) < groveMetricsTTL {
+	if c, ok := h.metrics.m[grove]; ok && time.Since(c.at) < groveMetricsTTL {
 		h.metrics.mu.Unlock()
-		return m, nil
+		return c.m, nil
 	}
 	h.metrics.mu.Unlock()
 	m, err := computeGroveMetrics(ctx, h.Store, grove)
@@ -70,17 +43,17 @@ func (h *Health) GroveMetrics(ctx context.Context, grove string) (*GroveMetrics,
 	}
 	h.metrics.mu.Lock()
 	if h.metrics.m == nil {
-		h.metrics.m = map[string]*GroveMetrics{}
+		h.metrics.m = map[string]cachedMetrics{}
 	}
-	h.metrics.m[grove] = m
+	h.metrics.m[grove] = cachedMetrics{m: m, at: time.Now()}
 	h.metrics.mu.Unlock()
 	return m, nil
 }
 
-func computeGroveMetrics(ctx context.Context, store hypha.Store, grove string) (*GroveMetrics, error) {
+func computeGroveMetrics(ctx context.Context, store hypha.Store, grove string) (*hypha.GroveMetrics, error) {
 	now := store.Now()
-	m := &GroveMetrics{GroveID: grove, GroveProjects: []string{}, computedAt: time.Now(),
-		SyncMetrics: GroveSyncMetrics{ProjectSyncStatus: map[string]ProjectStatus{}}}
+	m := &hypha.GroveMetrics{GroveID: grove, GroveProjects: []string{},
+		SyncMetrics: hypha.GroveSyncMetrics{ProjectSyncStatus: map[string]hypha.ProjectStatus{}}}
 	projects, err := store.ListProjects(ctx, grove)
 	if err != nil {
 		return nil, err
@@ -88,7 +61,7 @@ func computeGroveMetrics(ctx context.Context, store hypha.Store, grove string) (
 	var last int64
 	for _, p := range projects {
 		m.GroveProjects = append(m.GroveProjects, p.ID)
-		ps := ProjectStatus{Status: "idle"}
+		ps := hypha.ProjectStatus{Status: "idle"}
 		if p.LastSyncAt > 0 {
 			ps.LastSync = rfc3339(p.LastSyncAt)
 			if now.Sub(time.Unix(p.LastSyncAt, 0)) < activeWindow {

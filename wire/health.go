@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/hyphateam/hypha"
+
 // HealthResponse is GET /health. Without a credential it names no grove
 // but the one the caller sent; the grove metrics and the search index
 // state come only to a caller authenticated for the grove.
@@ -53,28 +55,5 @@ type VectorIndex struct {
 	Seq            int64 `json:"seq"`
 }
 
-// GroveMetrics are the seed's grove visibility metrics.
-type GroveMetrics struct {
-	GroveID           string           `json:"grove_id"`
-	SyncStatus        string           `json:"sync_status"` // active, idle, degraded or never_synced
-	LastSyncAt        *string          `json:"last_sync_at"`
-	PendingOperations int64            `json:"pending_operations"`
-	GroveProjects     []string         `json:"grove_projects"`
-	SyncMetrics       GroveSyncMetrics `json:"sync_metrics"`
-}
-
-// GroveSyncMetrics is the sync_metrics object of a grove.
-type GroveSyncMetrics struct {
-	OutboxQueueDepth    int64                    `json:"outbox_queue_depth"`
-	LastSuccessfulSync  *string                  `json:"last_successful_sync"`
-	SyncFailuresLast24h int64                    `json:"sync_failures_last_24h"`
-	GroveDataVolumeMB   float64                  `json:"grove_data_volume_mb"`
-	ProjectSyncStatus   map[string]ProjectStatus `json:"project_sync_status"`
-	DeadLetters         int64                    `json:"dead_letters"`
-}
-
-// ProjectStatus is one project's line of project_sync_status.
-type ProjectStatus struct {
-	Status   string  `json:"status"` // active (synced in the last 24 h) or idle
-	LastSync *string `json:"last_sync"`
-}
+// GroveMetrics are the seed's grove visibility metrics, the domain type.
+type GroveMetrics = hypha.GroveMetrics

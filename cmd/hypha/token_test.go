@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -161,34 +160,10 @@ func (l *lockedBuffer) String() string {
 }
 
 // serveCapturing runs `hypha serve` in-process on port 0 and returns its
-// base URL, its standard output and error, and a function that stops it.
+// base URL, standard output and error, and a function that stops it.
 func serveCapturing(t *testing.T, args ...string) (string, *lockedBuffer, *lockedBuffer, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
-	m := &Main{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr, Getenv: func(string) string { return "" }, Ready: func(a string) { ready <- a }}
-	done := make(chan int, 1)
-	go func() { done <- m.Execute(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if code := <-done; code != 0 {
-				t.Errorf("serve exited with %d: %s", code, stderr.String())
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case addr := <-ready:
-		return "http://" + addr, stdout, stderr, stop
-	case code := <-done:
-		t.Fatalf("serve exited with %d: %s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	return "", nil, nil, nil
+	return serveEnv(t, nil, args...)
 }
 
 func getWithKey(t *testing.T, url, key string) int {
