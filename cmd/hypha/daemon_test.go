@@ -17,6 +17,7 @@ import (
 
 	"github.com/hyphateam/hypha/daemon"
 	"github.com/hyphateam/hypha/internal/testdb"
+	"github.com/hyphateam/hypha/wire"
 )
 
 const e2eProject = "proj_0123456789abcdef0123456789abcdef"
@@ -82,13 +83,17 @@ func tail(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// teamCall calls the team server with the Team Key in grove.
+// teamClient is the wire client of the team server with the Team Key in
+// grove.
+func teamClient(base, key, grove string) *wire.Client {
+	return &wire.Client{BaseURL: base, Token: key, GroveID: grove}
+}
+
+// teamCall calls the team server with the Team Key in grove and returns
+// the status and the JSON answer, whatever the status (0 when unreachable).
 func teamCall(t *testing.T, base, key, grove, method, path string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("X-Grove-ID", grove)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := teamClient(base, key, grove).Send(t.Context(), method, path, nil)
 	if err != nil {
 		return 0, nil
 	}
@@ -101,29 +106,27 @@ func teamCall(t *testing.T, base, key, grove, method, path string) (int, map[str
 // serverCount is the number of spores of machine in grove on the server.
 func serverCount(t *testing.T, base, key, grove, machine string) int {
 	t.Helper()
-	status, body := teamCall(t, base, key, grove, "GET", "/manifest?summary=1&table=spores&machine_id="+url.QueryEscape(machine))
-	if status != 200 {
+	m, err := teamClient(base, key, grove).Manifest(t.Context(), wire.ManifestQuery{Table: "spores", MachineID: machine, Summary: true})
+	if err != nil {
 		return -1
 	}
-	n, _ := body["count"].(float64)
-	return int(n)
+	return int(m.Count)
 }
 
 // serverIDs lists every spore id of machine in grove, counting repeats.
 func serverIDs(t *testing.T, base, key, grove, machine string) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
-	cursor := ""
+	q := wire.ManifestQuery{Table: "spores", MachineID: machine, Limit: 1000}
 	for {
-		status, body := teamCall(t, base, key, grove, "GET", "/manifest?table=spores&limit=1000&machine_id="+url.QueryEscape(machine)+"&cursor="+url.QueryEscape(cursor))
-		if status != 200 {
-			t.Fatalf("/manifest = %d %v", status, body)
+		m, err := teamClient(base, key, grove).Manifest(t.Context(), q)
+		if err != nil {
+			t.Fatalf("/manifest: %v", err)
 		}
-		items, _ := body["items"].([]any)
-		for _, it := range items {
-			seen[it.(map[string]any)["id"].(string)]++
+		for _, it := range m.Items {
+			seen[it.ID]++
 		}
-		if cursor, _ = body["next_cursor"].(string); cursor == "" {
+		if q.Cursor = m.NextCursor; q.Cursor == "" {
 			return seen
 		}
 	}
