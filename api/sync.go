@@ -62,7 +62,10 @@ func (s *Server) handleLegacySync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, wire.SyncResponse{Synced: res.Written + res.Deleted, Skipped: res.Unchanged,
+	// Every accepted record the server applied counts as synced (a delete
+	// of a row it never had too, as on the worker): 0.12.x re-sends a
+	// batch whose synced and skipped are both 0.
+	writeJSON(w, http.StatusOK, wire.SyncResponse{Synced: res.Accepted - res.Unchanged, Skipped: res.Unchanged,
 		Errors: rejections(res.Rejected), Accepted: res.Accepted})
 }
 

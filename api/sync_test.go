@@ -74,6 +74,18 @@ func TestEnqueueRoute(t *testing.T) {
 		if status != 200 || body["synced"] != float64(2) || body["skipped"] != float64(0) {
 			t.Fatalf("/sync = %d %v", status, body)
 		}
+		// A delete of a row the server never had is applied all the same:
+		// synced, or a 0.12.x daemon re-sends its batch forever.
+		del := map[string]any{"table": "spores", "operation": "delete", "id": "never-had", "machine_id": "m1"}
+		status, _, body = e.do("POST", "/sync", e.auth(), map[string]any{"sync_protocol_version": 1, "machine_id": "m1", "records": []any{del}})
+		if status != 200 || body["synced"] != float64(1) {
+			t.Fatalf("/sync of a delete of an absent row = %d %v, want synced 1", status, body)
+		}
+		// Resent unchanged: skipped, never 0 and 0.
+		status, _, body = e.do("POST", "/sync", e.auth(), enqueueBody(sporeRec("s1", "hello")))
+		if status != 200 || body["synced"].(float64)+body["skipped"].(float64) != 1 {
+			t.Fatalf("/sync resent = %d %v", status, body)
+		}
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -269,10 +270,20 @@ func checkAnswer(t *testing.T, r capturedRequest, status int, hdr http.Header, r
 		if !num("accepted") || !arr("rejected") {
 			fail("want {accepted, rejected[]}")
 		}
+		rejected := map[string]bool{}
 		for _, rj := range b["rejected"].([]any) {
 			m, _ := rj.(map[string]any)
-			if _, ok := m["id"].(string); !ok || m["table"] == nil || m["error"] == nil {
+			id, ok := m["id"].(string)
+			if !ok || m["table"] == nil || m["error"] == nil {
 				fail("a rejection is not {id, table, error}: %v", rj)
+			}
+			rejected[id] = true
+		}
+		// Protocol 3 keeps the worker's rule: an upsert without a valid
+		// project id is rejected, that record alone.
+		for id, want := range wantRejected(r.Body) {
+			if rejected[id] != want {
+				fail("record %s rejected = %v, want %v", id, rejected[id], want)
 			}
 		}
 	case "POST /mcp/rotate":
@@ -400,3 +411,31 @@ func waitSearchable(t *testing.T, base, key string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// wantRejected says, for each record of a protocol-3 /enqueue body, whether
+// the worker's rule rejects it: an upsert of a project-scoped table whose
+// project_id is not proj_<32 hex>.
+func wantRejected(body json.RawMessage) map[string]bool {
+	var env struct {
+		Records []struct {
+			Table     string         `json:"table"`
+			ID        string         `json:"id"`
+			Operation string         `json:"operation"`
+			Data      map[string]any `json:"data"`
+		} `json:"records"`
+	}
+	out := map[string]bool{}
+	if json.Unmarshal(body, &env) != nil {
+		return out
+	}
+	for _, rec := range env.Records {
+		if rec.Operation != "upsert" || rec.Table == "team_members" {
+			continue
+		}
+		pid, _ := rec.Data["project_id"].(string)
+		out[rec.ID] = !projectIDPattern.MatchString(pid)
+	}
+	return out
+}
+
+var projectIDPattern = regexp.MustCompile(`^proj_[0-9a-f]{32}$`)
