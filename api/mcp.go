@@ -33,7 +33,10 @@ func (s *Server) mcpRoutes(rt *httpjson.Router) {
 	s.anonLimit = newKeyedLimiter(s.MCPAnonymousRateLimit, nil)
 	s.anonAll = newKeyedLimiter(anonymousTotalFactor*s.MCPAnonymousRateLimit, nil)
 	if s.MCP != nil {
-		rt.Mux.Handle("/mcp", s.mcpGuard(s.MCP))
+		h := s.mcpGuard(s.MCP)
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			rt.Handle(m+" /mcp", h)
+		}
 	}
 	if s.MCPCall != nil {
 		rt.Handle("POST /mcp/call", s.mcpCallGate(s.mcpGuard(http.HandlerFunc(s.handleMCPCall))))

@@ -21,6 +21,7 @@ import (
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/internal/httpjson"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // DefaultMaxBodyBytes caps request bodies (a batch of 100 records of the
@@ -73,6 +74,15 @@ func (s *Server) Handler() http.Handler {
 		s.Jobs = app.NewJobs(s.Store, nil, s.Logger, app.JobsOptions{})
 	}
 	rt := httpjson.NewRouter(s.writeError)
+	// As for unknown routes: authentication first, so an unauthenticated
+	// caller learns nothing about which methods a route has (the public
+	// routes excepted).
+	rt.Guard405 = func(path string, h http.Handler) http.Handler {
+		if path == "/health" || path == "/validate-team-key" {
+			return h
+		}
+		return s.guard(groveRead, h.ServeHTTP)
+	}
 	rt.HandleFunc("GET /health", s.handleHealth)
 	s.credentialRoutes(rt)
 	s.syncRoutes(rt)
@@ -197,13 +207,13 @@ func requestID(ctx context.Context) string {
 // echoes it on the response.
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
+		id := r.Header.Get(wire.HeaderRequest)
 		if !validRequestID(id) {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
 			id = hex.EncodeToString(b)
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header().Set(wire.HeaderRequest, id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
 }

@@ -1,10 +1,7 @@
 package daemon
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -162,11 +159,7 @@ func (d *Daemon) withGrove(fn func(http.ResponseWriter, *http.Request, *grove)) 
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.WriteJSON(w, status, v) }
 
 func writeError(w http.ResponseWriter, err error) {
 	code := hypha.ErrorCode(err)
@@ -187,28 +180,8 @@ func writeError(w http.ResponseWriter, err error) {
 // readJSON decodes a required JSON body, keeping numbers exact.
 func readJSON(r *http.Request, v any) error { return readJSONOptional(r, v, true) }
 
+// readJSONOptional decodes a JSON body, which may be empty unless
+// required (see httpjson.ReadJSON).
 func readJSONOptional(r *http.Request, v any, required bool) error {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return hypha.Errorf(hypha.ETooLarge, "request body over the %d-byte limit", mbe.Limit)
-		}
-		return hypha.WrapError(hypha.EInvalid, "read request body", err)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		if required {
-			return hypha.Errorf(hypha.EInvalid, "a JSON body is required")
-		}
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return hypha.Errorf(hypha.EBadJSON, "the body is not the expected JSON: %v", err)
-	}
-	if dec.More() {
-		return hypha.Errorf(hypha.EBadJSON, "the body holds more than one JSON value")
-	}
-	return nil
+	return httpjson.ReadJSON(r, v, !required)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // Error codes of the control socket besides the hypha ones (invalid,
@@ -21,27 +22,20 @@ const (
 	// ETokenUnavailable: the grove has no usable MCP token and /connect
 	// cannot be called yet (503, Retry-After).
 	ETokenUnavailable = "token_unavailable"
-	// ENotConfigured: the grove has no team server (409).
-	ENotConfigured = "not_configured"
+	// ENotConfigured: the grove has no team server (409); the server's
+	// code of the same meaning.
+	ENotConfigured = hypha.ENotConfigured
 	// ERemoteUnreachable: the team server could not be reached (502).
 	ERemoteUnreachable = "remote_unreachable"
 )
 
-// statusByCode maps every code the control socket answers to its status.
+// statusByCode maps the control socket's own codes to their status; every
+// other code has the server's status (wire.StatusOf).
 var statusByCode = map[string]int{
-	hypha.EInvalid:          http.StatusBadRequest,
-	hypha.EBadJSON:          http.StatusBadRequest,
-	hypha.ENotFound:         http.StatusNotFound,
-	hypha.EMethodNotAllowed: http.StatusMethodNotAllowed,
-	hypha.ETooLarge:         http.StatusRequestEntityTooLarge,
-	hypha.EUnavailable:      http.StatusServiceUnavailable,
-	hypha.EInternal:         http.StatusInternalServerError,
-	hypha.EUnauthorized:     http.StatusUnauthorized,
-	EGroveNotInstalled:      http.StatusNotFound,
-	ESchemaBehind:           http.StatusServiceUnavailable,
-	ETokenUnavailable:       http.StatusServiceUnavailable,
-	ENotConfigured:          http.StatusConflict,
-	ERemoteUnreachable:      http.StatusBadGateway,
+	EGroveNotInstalled: http.StatusNotFound,
+	ESchemaBehind:      http.StatusServiceUnavailable,
+	ETokenUnavailable:  http.StatusServiceUnavailable,
+	ERemoteUnreachable: http.StatusBadGateway,
 }
 
 // statusOf returns the HTTP status of a code.
@@ -49,7 +43,7 @@ func statusOf(code string) int {
 	if s, ok := statusByCode[code]; ok {
 		return s
 	}
-	return http.StatusInternalServerError
+	return wire.StatusOf(code)
 }
 
 // ErrNoGroves is returned by team-sync operations on a machine without any

@@ -299,7 +299,7 @@ func TestDaemon_ControlSocket(t *testing.T) {
 		code               string
 	}{
 		{"PUT", "/v1/groves/g/records/spores/x", "{nope", 400, hypha.EBadJSON},
-		{"PUT", "/v1/groves/g/records/spores/x", "", 400, hypha.EInvalid},
+		{"PUT", "/v1/groves/g/records/spores/x", "", 400, hypha.EBadJSON}, // as on the team server
 		{"POST", "/v1/status", "", 405, hypha.EMethodNotAllowed},
 		{"GET", "/v2/what", "", 404, hypha.ENotFound},
 		{"POST", "/v1/groves/g/records", `{"records":[]}`, 400, hypha.EInvalid},

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/internal/httpjson"
+	"github.com/hyphateam/hypha/wire"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -54,19 +55,19 @@ func (s *Server) Handler() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.CheckHost(r); err != nil {
-			writeJSONError(w, http.StatusForbidden, hypha.EForbidden, hypha.ErrorMessage(err))
+			writeJSONError(w, wire.StatusOf(hypha.EForbidden), hypha.EForbidden, hypha.ErrorMessage(err))
 			return
 		}
 		a := hypha.MCPAccessFromContext(r.Context())
 		if a == nil {
 			// A wiring bug: the HTTP layer must authenticate first.
-			writeJSONError(w, http.StatusUnauthorized, hypha.EUnauthorized, "Missing Authorization header")
+			writeJSONError(w, wire.StatusOf(hypha.EUnauthorized), hypha.EUnauthorized, "Missing Authorization header")
 			return
 		}
 		sid := r.Header.Get(sessionHeader)
 		if sessions != nil && sid != "" {
 			if code, msg := s.sessionRefused(sid, a); code != "" {
-				writeJSONError(w, http.StatusForbidden, code, msg)
+				writeJSONError(w, wire.StatusOf(code), code, msg)
 				return
 			}
 		}
@@ -78,9 +79,9 @@ func (s *Server) Handler() http.Handler {
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					writeJSONError(w, http.StatusRequestEntityTooLarge, hypha.ETooLarge, fmt.Sprintf("request body is over the %d-byte limit", mbe.Limit))
+					writeJSONError(w, wire.StatusOf(hypha.ETooLarge), hypha.ETooLarge, fmt.Sprintf("request body is over the %d-byte limit", mbe.Limit))
 				} else {
-					writeJSONError(w, http.StatusBadRequest, hypha.EInvalid, "reading the request body failed")
+					writeJSONError(w, wire.StatusOf(hypha.EInvalid), hypha.EInvalid, "reading the request body failed")
 				}
 				return
 			}
@@ -184,12 +185,10 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// writeJSONError answers an error in the shape of every Hypha error.
+// writeJSONError answers an error in the shape of every Hypha error. The
+// status is the code's (wire.StatusOf), except where the SDK chose one.
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
-	b, _ := json.Marshal(map[string]string{"error": msg, "code": code})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	httpjson.WriteJSON(w, status, wire.ErrorBody{Error: msg, Code: code})
 }
 
 // ownerKey names who may use a session: a grove's token tier (every MCP

@@ -25,6 +25,10 @@ type Router struct {
 	Mux *http.ServeMux
 	// Error writes an error answer (the server's and the daemon's own).
 	Error func(w http.ResponseWriter, r *http.Request, err error)
+	// Guard405, when set, wraps the method_not_allowed answers, so a
+	// server that authenticates before saying a route does not exist
+	// authenticates before saying which methods one has.
+	Guard405 func(path string, h http.Handler) http.Handler
 
 	mu      sync.Mutex
 	methods map[string][]string // path pattern → its methods
@@ -48,11 +52,15 @@ func (rt *Router) Handle(pattern string, h http.Handler) {
 	known, seen := rt.methods[path]
 	rt.methods[path] = append(known, method)
 	if !seen {
-		rt.Mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var notAllowed http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			allow := rt.allow(path)
 			w.Header().Set("Allow", allow)
 			rt.Error(w, r, hypha.Errorf(hypha.EMethodNotAllowed, "%s is not allowed here (allowed: %s)", clipMethod(r.Method), allow))
-		}))
+		})
+		if rt.Guard405 != nil {
+			notAllowed = rt.Guard405(path, notAllowed)
+		}
+		rt.Mux.Handle(path, notAllowed)
 	}
 }
 
