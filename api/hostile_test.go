@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -41,9 +40,19 @@ func TestHostile_NotFoundEchoIsBounded(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, withSearch)
 		long := strings.Repeat("x", 100_000)
-		status, _, raw := e.doRaw("GET", "/records/spores/"+url.PathEscape(long), e.auth(), nil)
-		if status != http.StatusNotFound || len(raw) > 1024 {
-			t.Fatalf("GET a 100 KB id = %d with a %d-byte answer: %.200s", status, len(raw), raw)
+		for _, p := range []string{"/records/spores/" + long, "/records/" + long + "/x", "/sync-summary?machine_id=" + long,
+			"/manifest?table=spores&machine_id=" + long, "/search?q=x&mode=" + long} {
+			status, _, raw := e.doRaw("GET", p, e.auth(), nil)
+			if status/100 != 4 || len(raw) > 1024 {
+				t.Errorf("GET %.40s… = %d with a %d-byte answer: %.200s", p, status, len(raw), raw)
+			}
+		}
+		// Rejections echo a record's table and operation clipped.
+		rec := map[string]any{"table": long, "operation": long, "id": "x", "machine_id": "m1", "data": map[string]any{}}
+		rec2 := map[string]any{"table": "spores", "operation": long, "id": "y", "machine_id": "m1", "data": map[string]any{}}
+		status, _, raw := e.doRaw("POST", "/enqueue", e.auth(), map[string]any{"sync_protocol_version": 3, "records": []any{rec, rec2}})
+		if status != http.StatusOK || len(raw) > 2048 {
+			t.Errorf("/enqueue of records with 100 KB table and operation = %d with a %d-byte answer", status, len(raw))
 		}
 	})
 }

@@ -33,7 +33,7 @@ func checkQuery(q *hypha.SearchQuery) error {
 		q.Mode = hypha.SearchHybrid
 	case hypha.SearchHybrid, hypha.SearchSemantic, hypha.SearchKeyword:
 	default:
-		return hypha.Errorf(hypha.EInvalid, "mode must be hybrid, semantic or keyword, not %q", q.Mode)
+		return hypha.Errorf(hypha.EInvalid, "mode must be hybrid, semantic or keyword, not %q", hypha.Clip(q.Mode))
 	}
 	if q.Limit <= 0 {
 		q.Limit = hypha.DefaultSearchLimit

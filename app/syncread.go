@@ -18,7 +18,7 @@ const (
 func (s *Sync) FindRecord(ctx context.Context, grove, typ, id, machineID string) (*hypha.Record, error) {
 	t := hypha.LookupTable(typ)
 	if t == nil || !t.RecordType {
-		return nil, hypha.Errorf(hypha.EInvalid, "Unknown record type: %s", typ)
+		return nil, hypha.Errorf(hypha.EInvalid, "Unknown record type: %s", hypha.Clip(typ))
 	}
 	if err := validateKeys("id", id, "machine_id", machineID); err != nil {
 		return nil, err
@@ -166,10 +166,19 @@ func SortedTableNames() []string {
 
 // validateKeys checks name/value pairs with hypha.ValidateKeyText, so a
 // lookup by bytes no engine can hold is refused alike on both engines.
+// maxLookupKeyLength bounds a key a read looks up by.
+const maxLookupKeyLength = 2048
+
 func validateKeys(pairs ...string) error {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if err := hypha.ValidateKeyText(pairs[i], pairs[i+1]); err != nil {
 			return err
+		}
+		if n := len(pairs[i+1]); n > maxLookupKeyLength {
+			// No stored key is that long (ids, machine ids and cursors
+			// are bounded at ingest); refusing it keeps answers that
+			// echo the key bounded too.
+			return hypha.Errorf(hypha.EInvalid, "%s is %d bytes, over the %d-byte limit", pairs[i], n, maxLookupKeyLength)
 		}
 	}
 	return nil

@@ -32,7 +32,9 @@ type item struct {
 // validate turns one raw record into an item, or says why it is rejected.
 func (s *Sync) validate(grove string, protocol int, envelopeMachine string, raw json.RawMessage, w *wireRecord) (item, *Rejection) {
 	reject := func(table, id, format string, args ...any) (item, *Rejection) {
-		return item{}, &Rejection{ID: id, Table: table, Error: fmt.Sprintf(format, args...)}
+		// The table is echoed for the client to match its record; a valid
+		// one is short, a longer one is garbage and clipped like any echo.
+		return item{}, &Rejection{ID: id, Table: hypha.Clip(table), Error: fmt.Sprintf(format, args...)}
 	}
 	if w == nil {
 		return reject("", "", "record is not a JSON object with table, operation, id and data")
@@ -46,12 +48,12 @@ func (s *Sync) validate(grove string, protocol int, envelopeMachine string, raw 
 	}
 	t := hypha.LookupTable(w.Table)
 	if t == nil {
-		return reject(w.Table, id, "Unknown table: %s", w.Table)
+		return reject(w.Table, id, "Unknown table: %s", hypha.Clip(w.Table))
 	}
 	switch w.Operation {
 	case "upsert", "delete", "embed":
 	default:
-		return reject(w.Table, id, "Unknown operation: %q (expected upsert, delete or embed)", w.Operation)
+		return reject(w.Table, id, "Unknown operation: %q (expected upsert, delete or embed)", hypha.Clip(w.Operation))
 	}
 	if id == "" {
 		return reject(w.Table, id, "id is required")
