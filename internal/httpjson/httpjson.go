@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -61,6 +62,22 @@ func (rt *Router) HandleFunc(pattern string, f http.HandlerFunc) { rt.Handle(pat
 
 // ServeHTTP dispatches to the registered handlers.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.Mux.ServeHTTP(w, r) }
+
+// Patterns lists the "METHOD /path" patterns registered through Handle,
+// sorted by path, then method, so a test can check every route is
+// covered. What is registered on Mux directly is not listed.
+func (rt *Router) Patterns() []string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	paths := slices.Sorted(maps.Keys(rt.methods))
+	var out []string
+	for _, p := range paths {
+		for _, m := range slices.Sorted(slices.Values(rt.methods[p])) {
+			out = append(out, m+" "+p)
+		}
+	}
+	return out
+}
 
 func (rt *Router) allow(path string) string {
 	rt.mu.Lock()
