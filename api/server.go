@@ -57,6 +57,7 @@ type Server struct {
 	MaxBodyBytes          int64
 
 	http      *http.Server
+	router    *httpjson.Router // the last Handler's, for Routes
 	serving   atomic.Bool
 	mcpLimit  *keyedLimiter // per grove, with a credential
 	anonLimit *keyedLimiter // per grove, anonymous tier
@@ -94,7 +95,18 @@ func (s *Server) Handler() http.Handler {
 	// Unknown routes: authentication first, as on the Myco worker, so an
 	// unauthenticated caller learns nothing about which routes exist.
 	rt.Mux.Handle("/", s.guard(groveRead, s.handleNotFound))
+	s.router = rt
 	return s.withRequestID(s.withAccessLog(s.withRecover(s.withBodyLimit(s.withStorableURL(rt)))))
+}
+
+// Routes lists the "METHOD /path" patterns the last Handler serves, sorted
+// (nil before Handler), so a test can check it covers every route. A path
+// registered on the mux without a method is not listed.
+func (s *Server) Routes() []string {
+	if s.router == nil {
+		return nil
+	}
+	return s.router.Patterns()
 }
 
 // Serve accepts connections on ln until Shutdown.

@@ -22,13 +22,37 @@ import (
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/wire_fields.golden")
 
-// recorder keeps every answer body the client receives, by route.
+// answer is one answer the client received.
+type answer struct {
+	status int
+	body   []byte
+}
+
+// answerKey files an answer under its route's pattern and its status
+// class, "2xx" or "error".
+type answerKey struct{ route, class string }
+
+// recorder keeps every answer the client receives, each under the pattern
+// (of wireRoutes) that matched its request.
 type recorder struct {
-	mu     sync.Mutex
-	bodies map[string][]byte // "METHOD /path" → last answer
+	routes  *http.ServeMux // wireRoutes' patterns, to name a request's route
+	mu      sync.Mutex
+	answers map[answerKey][]answer
+}
+
+func newRecorder() *recorder {
+	mux := http.NewServeMux()
+	for pattern := range wireRoutes {
+		mux.Handle(pattern, http.NotFoundHandler())
+	}
+	return &recorder{routes: mux, answers: map[answerKey][]answer{}}
 }
 
 func (rc *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	_, route := rc.routes.Handler(req)
+	if route == "" {
+		route = "unlisted " + req.Method + " " + req.URL.Path
+	}
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		return nil, err
@@ -39,29 +63,25 @@ func (rc *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(b))
+	class := "error"
+	if resp.StatusCode/100 == 2 {
+		class = "2xx"
+	}
 	rc.mu.Lock()
-	rc.bodies[req.Method+" "+routeOf(req.URL.Path)] = b
+	k := answerKey{route, class}
+	rc.answers[k] = append(rc.answers[k], answer{resp.StatusCode, b})
 	rc.mu.Unlock()
 	return resp, nil
 }
 
-// routeOf names the route of a path, its variable parts as patterns.
-func routeOf(p string) string {
-	switch {
-	case strings.HasPrefix(p, "/records/"):
-		return "/records/{type}/{id}"
-	case strings.HasPrefix(p, "/members/"):
-		return "/members/{machine_id}"
-	}
-	return p
-}
-
 // TestWire_EveryRouteThroughTheClient calls every route of the team server
-// through wire.Client on each engine, decodes every answer strictly into
-// its wire type (a field the type does not declare fails), and compares
-// the field names of every answer with testdata/wire_fields.golden, so a
-// field renamed, added or dropped on either side fails until the golden
-// file is deliberately rewritten with -update.
+// through wire.Client on each engine (every pattern the server registers
+// must be listed in wireRoutes), decodes every answer strictly into its
+// wire type (a field the type does not declare fails; errors as
+// wire.ErrorBody), and compares the field names of all the answers, by
+// route and status class, with testdata/wire_fields.golden, so a field
+// renamed, added or dropped on either side fails until the golden file is
+// deliberately rewritten with -update.
 func TestWire_EveryRouteThroughTheClient(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		e := newEnv(t, engine, withSearch, func(e *env) {
@@ -69,7 +89,7 @@ func TestWire_EveryRouteThroughTheClient(t *testing.T) {
 			e.Server.MCP, e.Server.MCPCall = m.Handler(), m
 		})
 		ctx := t.Context()
-		rec := &recorder{bodies: map[string][]byte{}}
+		rec := newRecorder()
 		c := &wire.Client{BaseURL: e.URL, HTTP: &http.Client{Transport: rec}, Token: e.TeamKey, GroveID: "wire_grove", DaemonID: "gd-wire"}
 		must := func(what string, err error) {
 			t.Helper()
@@ -171,11 +191,22 @@ func TestWire_EveryRouteThroughTheClient(t *testing.T) {
 		if we := wire.AsError(err); we == nil || we.Status != http.StatusUnauthorized || bad.Valid || bad.ErrorType == "" {
 			t.Fatalf("validate with a bad key = %+v, %v", bad, err)
 		}
+		pt, err := c.SetProviderToken(ctx, wire.ProviderTokenRequest{Token: "sk-wire-0123456789abcdef", AccountID: "acct"})
+		must("set provider token", err)
+		if !pt.Configured {
+			t.Fatalf("set provider token = %+v", pt)
+		}
+		pt, err = c.DeleteProviderToken(ctx)
+		must("delete provider token", err)
+		if !pt.Cleared {
+			t.Fatalf("delete provider token = %+v", pt)
+		}
 		out, err := c.WithToken(conn.MCPAccessToken).MCPCall(ctx, "myco_spores", map[string]any{"op": "list"})
 		must("mcp call", err)
 		if !bytes.Contains(out, []byte(`"s1"`)) {
 			t.Fatalf("mcp call = %s", out)
 		}
+		mcpSession(t, c.WithToken(conn.MCPAccessToken))
 		st, err := c.CollectiveStatus(ctx)
 		must("collective status", err)
 		if st.Connected || st.Capabilities == nil || st.Settings == nil {
@@ -208,81 +239,191 @@ func TestWire_EveryRouteThroughTheClient(t *testing.T) {
 			t.Fatalf("enqueue with protocol 99 = %v", err)
 		}
 
+		checkRoutes(t, e.Server.Routes())
 		checkStrict(t, rec)
 		checkGolden(t, rec)
 	})
 }
 
-// wireTypes names the wire type of each recorded route's answer.
-var wireTypes = map[string]func() any{
-	"GET /health":                  func() any { return &wire.HealthResponse{} },
-	"POST /connect":                func() any { return &wire.ConnectResponse{} },
-	"POST /enqueue":                func() any { return &wire.ErrorBody{} }, // the last call was refused
-	"POST /sync":                   func() any { return &wire.SyncResponse{} },
-	"GET /records/{type}/{id}":     func() any { return &wire.RecordResponse{} },
-	"GET /manifest":                func() any { return &wire.ManifestResponse{} },
-	"PUT /config":                  func() any { return &wire.ConfigUpdateResponse{} },
-	"GET /config":                  func() any { return &wire.ConfigResponse{} },
-	"GET /sync-summary":            func() any { return &wire.SyncSummaryResponse{} },
-	"GET /search":                  func() any { return &wire.SearchResponse{} },
-	"GET /members":                 func() any { return &wire.MembersResponse{} },
-	"DELETE /members/{machine_id}": func() any { return &wire.RemoveMemberResponse{} },
-	"GET /queue-stats":             func() any { return &wire.QueueStats{} },
-	"GET /dlq":                     func() any { return &wire.DeadLettersResponse{} },
-	"POST /dlq/retry":              func() any { return &wire.RetryResponse{} },
-	"POST /dlq/discard":            func() any { return &wire.DiscardResponse{} },
-	"POST /vectors/reindex":        func() any { return &wire.ReindexResponse{} },
-	"GET /org/credentials":         func() any { return &wire.CredentialsResponse{} },
-	"GET /validate-team-key":       func() any { return &wire.ValidateTeamKeyResponse{} },
-	"POST /mcp/call":               nil, // a tool's own result: the MCP tools' schemas describe it
-	"GET /collective/status":       func() any { return &wire.CollectiveStatus{} },
-	"GET /collective/settings":     func() any { return &wire.CollectiveSettings{} },
-	"POST /collective/query":       func() any { return &wire.ErrorBody{} },
-	"POST /mcp/rotate":             func() any { return &wire.RotateMCPResponse{} },
-	"POST /rebuild":                func() any { return &wire.RebuildResponse{} },
+// mcpSession opens an MCP session on /mcp and closes it: the SDK's
+// JSON-RPC transport, called through the client's transport so it is
+// recorded, but not a wire type.
+func mcpSession(t *testing.T, c *wire.Client) {
+	t.Helper()
+	send := func(method, body string, hdr ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, c.BaseURL+"/mcp", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		req.Header.Set(wire.HeaderGrove, c.GroveID)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := c.HTTP.Do(req)
+		if err != nil {
+			t.Fatalf("%s /mcp: %v", method, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	resp, b := send(http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"wire-test","version":"1"}}}`)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" || !bytes.Contains(b, []byte(`"serverInfo"`)) {
+		t.Fatalf("POST /mcp initialize = %d, session %q: %s", resp.StatusCode, sid, b)
+	}
+	// Without a session GET opens no event stream: the SDK refuses it.
+	if resp, b := send(http.MethodGet, ""); resp.StatusCode/100 == 2 {
+		t.Fatalf("GET /mcp without a session = %d %s", resp.StatusCode, b)
+	}
+	if resp, b := send(http.MethodDelete, "", "Mcp-Session-Id", sid, "Mcp-Protocol-Version", "2025-11-25"); resp.StatusCode/100 != 2 {
+		t.Fatalf("DELETE /mcp = %d %s", resp.StatusCode, b)
+	}
 }
 
-// checkStrict decodes every recorded answer into its type, refusing fields
-// the type does not declare.
-func checkStrict(t *testing.T, rec *recorder) {
+// answerTypes names the wire types of a route's answers.
+type answerTypes struct {
+	ok  func() any // of a 2xx answer; nil: not a wire type (see the route)
+	err func() any // of an error answer; nil: wire.ErrorBody
+	// sdk marks the MCP SDK's JSON-RPC routes: listed, called, never
+	// decoded here.
+	sdk bool
+}
+
+func typ[T any]() any { return new(T) }
+
+// mcpSDK are the answers of /mcp, the MCP SDK's Streamable HTTP transport.
+var mcpSDK = answerTypes{sdk: true}
+
+// wireRoutes lists every route the server registers, with the wire types
+// of its answers. checkRoutes fails when the server registers a pattern
+// this table lacks, or the table lists one the server does not register.
+var wireRoutes = map[string]answerTypes{
+	"GET /health":                  {ok: typ[wire.HealthResponse]},
+	"POST /connect":                {ok: typ[wire.ConnectResponse]},
+	"POST /enqueue":                {ok: typ[wire.EnqueueResponse]},
+	"POST /sync":                   {ok: typ[wire.SyncResponse]},
+	"GET /records/{type}/{id}":     {ok: typ[wire.RecordResponse]},
+	"GET /manifest":                {ok: typ[wire.ManifestResponse]},
+	"PUT /config":                  {ok: typ[wire.ConfigUpdateResponse]},
+	"GET /config":                  {ok: typ[wire.ConfigResponse]},
+	"GET /sync-summary":            {ok: typ[wire.SyncSummaryResponse]},
+	"GET /search":                  {ok: typ[wire.SearchResponse]},
+	"GET /members":                 {ok: typ[wire.MembersResponse]},
+	"DELETE /members/{machine_id}": {ok: typ[wire.RemoveMemberResponse]},
+	"POST /rebuild":                {ok: typ[wire.RebuildResponse]},
+	"GET /queue-stats":             {ok: typ[wire.QueueStats]},
+	"GET /dlq":                     {ok: typ[wire.DeadLettersResponse]},
+	"POST /dlq/retry":              {ok: typ[wire.RetryResponse]},
+	"POST /dlq/discard":            {ok: typ[wire.DiscardResponse]},
+	"POST /vectors/reindex":        {ok: typ[wire.ReindexResponse]},
+	"GET /org/credentials":         {ok: typ[wire.CredentialsResponse]},
+	// Every status of /validate-team-key carries its own answer.
+	"GET /validate-team-key":   {ok: typ[wire.ValidateTeamKeyResponse], err: typ[wire.ValidateTeamKeyResponse]},
+	"POST /tokens/cf-api":      {ok: typ[wire.ProviderTokenResponse]},
+	"DELETE /tokens/cf-api":    {ok: typ[wire.ProviderTokenResponse]},
+	"POST /mcp/rotate":         {ok: typ[wire.RotateMCPResponse]},
+	"POST /mcp/call":           {}, // a 2xx is the tool's own result: the MCP tools' schemas describe it
+	"GET /collective/status":   {ok: typ[wire.CollectiveStatus]},
+	"GET /collective/settings": {ok: typ[wire.CollectiveSettings]},
+	"POST /collective/query":   {}, // a 2xx is the collective tool's own result
+	"GET /mcp":                 mcpSDK,
+	"POST /mcp":                mcpSDK,
+	"DELETE /mcp":              mcpSDK,
+}
+
+// checkRoutes compares the server's registered patterns with wireRoutes,
+// both ways. /mcp may still be registered on the mux without a method
+// (then the server lists none of its patterns); its three method patterns
+// are required once any of them is registered.
+func checkRoutes(t *testing.T, registered []string) {
 	t.Helper()
-	for route, body := range rec.bodies {
-		mk, ok := wireTypes[route]
-		if !ok {
-			t.Errorf("route %s has no wire type in this test", route)
-			continue
-		}
-		if mk == nil {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(mk()); err != nil {
-			t.Errorf("%s answers what its wire type does not describe: %v\n%s", route, err, body)
+	if len(registered) == 0 {
+		t.Fatal("the server lists no routes")
+	}
+	mcpListed := slices.ContainsFunc(registered, func(p string) bool { return strings.HasSuffix(p, " /mcp") })
+	for _, p := range registered {
+		if _, ok := wireRoutes[p]; !ok {
+			t.Errorf("the server registers %s, which this test's wireRoutes does not list: call it through wire.Client and add its types", p)
 		}
 	}
-	for route := range wireTypes {
-		if _, ok := rec.bodies[route]; !ok {
+	for p, types := range wireRoutes {
+		if slices.Contains(registered, p) || (types.sdk && !mcpListed) {
+			continue
+		}
+		t.Errorf("wireRoutes lists %s, which the server does not register", p)
+	}
+}
+
+// checkStrict decodes every recorded answer into its route's wire type
+// (the success type for a 2xx, wire.ErrorBody or the route's own for an
+// error), refusing fields the type does not declare; an error's code must
+// map to its status. Every listed route must have been called.
+func checkStrict(t *testing.T, rec *recorder) {
+	t.Helper()
+	called := map[string]bool{}
+	for k, answers := range rec.answers {
+		called[k.route] = true
+		types, ok := wireRoutes[k.route]
+		if !ok {
+			t.Errorf("%s: the client called a route wireRoutes does not list", k.route)
+			continue
+		}
+		mk := types.ok
+		if k.class == "error" {
+			mk = types.err
+			if mk == nil {
+				mk = typ[wire.ErrorBody]
+			}
+		}
+		if types.sdk || mk == nil {
+			continue
+		}
+		for _, a := range answers {
+			v := mk()
+			dec := json.NewDecoder(bytes.NewReader(a.body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(v); err != nil {
+				t.Errorf("%s answers %d with what its wire type %T does not describe: %v\n%s", k.route, a.status, v, err, a.body)
+				continue
+			}
+			if eb, ok := v.(*wire.ErrorBody); ok && wire.StatusOf(eb.Code) != a.status {
+				t.Errorf("%s answers %d with code %q, which wire maps to %d", k.route, a.status, eb.Code, wire.StatusOf(eb.Code))
+			}
+		}
+	}
+	for route := range wireRoutes {
+		if !called[route] {
 			t.Errorf("route %s was not called through the client", route)
 		}
 	}
 }
 
-// checkGolden compares the field paths of every answer with the golden
-// file.
+// checkGolden compares the field paths of every decoded answer, by route
+// and status class, with the golden file.
 func checkGolden(t *testing.T, rec *recorder) {
 	t.Helper()
 	var lines []string
-	for route, body := range rec.bodies {
-		if wireTypes[route] == nil {
+	for k, answers := range rec.answers {
+		types := wireRoutes[k.route]
+		if types.sdk || (k.class == "2xx" && types.ok == nil) {
 			continue
 		}
-		var v any
-		if err := json.Unmarshal(body, &v); err != nil {
-			t.Fatalf("%s: %v", route, err)
-		}
-		for _, p := range fieldPaths(v, "") {
-			lines = append(lines, route+" "+p)
+		for _, a := range answers {
+			var v any
+			if err := json.Unmarshal(a.body, &v); err != nil {
+				t.Fatalf("%s %d: %v", k.route, a.status, err)
+			}
+			for _, p := range fieldPaths(v, "") {
+				lines = append(lines, k.route+" "+k.class+" "+p)
+			}
 		}
 	}
 	sort.Strings(lines)

@@ -3,16 +3,17 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"strconv"
 	"strings"
-
-	"github.com/hyphateam/hypha"
 )
 
 // Int is an integer field Myco clients send as a number or a numeric
-// string (the worker accepted both). A value that is neither is an
-// invalid-input error naming the field's value; null or absence leaves Set
-// false.
+// string (the worker accepted both). Null or absence leaves Set false; any
+// other value fails with a *json.UnmarshalTypeError, which encoding/json
+// completes with the field's path, so httpjson.ReadJSON's 400 names the
+// field.
 type Int struct {
 	Value int
 	Set   bool
@@ -32,16 +33,41 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 	if json.Unmarshal(b, &num) != nil {
 		var s string
 		if json.Unmarshal(b, &s) != nil {
-			return hypha.Errorf(hypha.EInvalid, "expected an integer, got %s", Clip(string(b)))
+			return intError(b, "")
 		}
 		num = json.Number(strings.TrimSpace(s))
 	}
 	i, err := strconv.ParseInt(string(num), 10, 32)
 	if err != nil {
-		return hypha.Errorf(hypha.EInvalid, "expected an integer, got %s", Clip(string(b)))
+		why := ""
+		if errors.Is(err, strconv.ErrRange) {
+			why = " (out of range)"
+		}
+		return intError(b, why)
 	}
 	*n = Int{Value: int(i), Set: true}
 	return nil
+}
+
+// intError describes a value that is not an Int the way encoding/json
+// describes its own type errors ("number 3.5"), the value clipped. The
+// decoder fills in Field (encoding/json v1 completes every
+// *UnmarshalTypeError a field's decoding returns, its own or not).
+func intError(b []byte, why string) error {
+	kind := "number"
+	if len(b) > 0 {
+		switch b[0] {
+		case '"':
+			kind = "string"
+		case 't', 'f':
+			kind = "bool"
+		case '[':
+			kind = "array"
+		case '{':
+			kind = "object"
+		}
+	}
+	return &json.UnmarshalTypeError{Value: kind + " " + Clip(string(b)) + why, Type: reflect.TypeFor[int32]()}
 }
 
 // MarshalJSON writes the number, or null when unset.

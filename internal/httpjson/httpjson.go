@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -70,6 +71,22 @@ func (rt *Router) HandleFunc(pattern string, f http.HandlerFunc) { rt.Handle(pat
 // ServeHTTP dispatches to the registered handlers.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.Mux.ServeHTTP(w, r) }
 
+// Patterns lists the "METHOD /path" patterns registered through Handle,
+// sorted by path, then method, so a test can check every route is
+// covered. What is registered on Mux directly is not listed.
+func (rt *Router) Patterns() []string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	paths := slices.Sorted(maps.Keys(rt.methods))
+	var out []string
+	for _, p := range paths {
+		for _, m := range slices.Sorted(slices.Values(rt.methods[p])) {
+			out = append(out, m+" "+p)
+		}
+	}
+	return out
+}
+
 func (rt *Router) allow(path string) string {
 	rt.mu.Lock()
 	ms := slices.Clone(rt.methods[path])
@@ -99,9 +116,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // ReadJSON decodes the request body into v. Malformed JSON is a 400
-// bad_json (never a 500), a value of the wrong type a 400 invalid naming
-// the field, a body over the limit a 413, trailing data a 400; an empty
-// body is the zero value when allowEmpty.
+// bad_json (never a 500), as is data after the value; a value of the wrong
+// type is a 400 invalid naming the field (with its path, "inner.n", when
+// nested); a body over an http.MaxBytesReader limit is a 413
+// payload_too_large; an empty body is the zero value when allowEmpty, a
+// 400 bad_json otherwise. A field's own UnmarshalJSON names the field by
+// failing with a *json.UnmarshalTypeError (as wire.Int does), which
+// encoding/json completes with the field's path; a *hypha.Error it returns
+// is passed through as it is, and cannot name the field.
 func ReadJSON(r *http.Request, v any, allowEmpty bool) error {
 	dec := json.NewDecoder(r.Body)
 	dec.UseNumber()
@@ -134,7 +156,7 @@ func decodeError(err error, allowEmpty bool) error {
 		}
 		return hypha.Errorf(hypha.EBadJSON, "request body is empty; expected a JSON object")
 	case errors.As(err, &he):
-		// A field's own check (wire.Int): already a coded error.
+		// A field's own check: already a coded error.
 		return he
 	case errors.As(err, &ute):
 		if ute.Field != "" {
@@ -157,7 +179,9 @@ func jsonType(goType string) string {
 		return "a string"
 	case goType == "bool":
 		return "true or false"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "an integer"
+	case strings.HasPrefix(goType, "float"):
 		return "a number"
 	}
 	return goType
