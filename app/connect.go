@@ -16,7 +16,8 @@ type ConnectRequest struct {
 	GroveID   string
 	MachineID string
 	// DaemonID is the global daemon's id. "" is a client that names no
-	// daemon (Myco's daemon today): it gets the grove's shared token.
+	// daemon (Myco's daemon today): it gets the grove's shared token, or a
+	// token of its machine on a server without a server key.
 	DaemonID            string
 	PackageVersion      string
 	SchemaVersion       *int64
@@ -27,13 +28,15 @@ type ConnectRequest struct {
 // ConnectResult is what /connect answers besides the protocol window.
 type ConnectResult struct {
 	GroveID string
-	// DaemonID is the daemon the token belongs to: the caller's, or
-	// SharedDaemonID for the shared token.
+	// DaemonID is the daemon the token belongs to: the caller's,
+	// SharedDaemonID for the shared token, or "machine:<machine_id>" for
+	// a machine's token (a caller naming no daemon, on a server without a
+	// server key).
 	DaemonID string
 	// Token is the MCP token handed out. Token.Record.TokenHash is what
 	// /health shows as mcp_token_hash for it: the hex SHA-256 fingerprint
-	// of a daemon's own token, Myco's 8-hex LegacyTokenHash of the shared
-	// token.
+	// of a daemon's or a machine's own token, Myco's 8-hex LegacyTokenHash
+	// of the shared token.
 	Token *MintedToken
 	// Shared says Token is the grove's shared token (the caller named no
 	// daemon): every such caller gets the same one until it is rotated or
@@ -52,6 +55,12 @@ type ConnectResult struct {
 //     the first time (and after a rotation, revocation or expiry) and the
 //     same for every such client meanwhile. Its node is registered under
 //     the daemon id "machine:<machine_id>".
+//   - On a server without a server key, which cannot keep the shared
+//     token, a client that names no daemon gets a fresh token of its
+//     machine instead, under the daemon id "machine:<machine_id>", as
+//     before there was a shared token: it can join and sync, but /health
+//     shows it no fingerprint (that is the shared token's), so it cannot
+//     notice a rotation. The first such call logs a warning.
 //
 // A daemon calls /connect at most once a minute per grove, but a restart
 // calls it again at once and must not be left without a token: so up to
@@ -72,10 +81,10 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 	if err := hypha.ValidateGroveID(req.GroveID); err != nil {
 		return nil, err
 	}
-	shared := req.DaemonID == ""
+	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID}
 	// nodeDaemon names the caller in the node table and the rate limit.
 	nodeDaemon := req.DaemonID
-	if shared {
+	if req.DaemonID == "" {
 		// A client that names no daemon is known by its machine; spaces
 		// would make an invalid daemon id.
 		nodeDaemon = "machine:" + strings.Map(func(r rune) rune {
@@ -84,6 +93,11 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 			}
 			return r
 		}, req.MachineID)
+		res.Shared = c.opts.ServerKey != nil
+		res.DaemonID = nodeDaemon
+		if res.Shared {
+			res.DaemonID = SharedDaemonID
+		}
 	}
 	if err := ValidateDaemonID(nodeDaemon); err != nil {
 		return nil, err
@@ -92,13 +106,6 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 		if *v < hypha.MinSyncProtocolVersion || *v > hypha.SyncProtocolVersion {
 			return nil, CheckProtocol(int(max(min(*v, 1<<31-1), -1<<31)))
 		}
-	}
-	if shared && c.opts.ServerKey == nil {
-		return nil, errNoServerKey(req.GroveID)
-	}
-	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID, Shared: shared}
-	if shared {
-		res.DaemonID = SharedDaemonID
 	}
 	err := c.retryConflicts(ctx, func(tx hypha.Queries) error {
 		if err := c.takeConnectSlot(ctx, tx, req.GroveID, nodeDaemon); err != nil {
@@ -128,10 +135,10 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 			return err
 		}
 		var err error
-		if shared {
+		if res.Shared {
 			res.Token, err = c.sharedToken(ctx, tx, req.GroveID)
 		} else {
-			res.Token, err = c.mint(ctx, tx, req.GroveID, req.DaemonID, "", req.TeamKeyID, 0)
+			res.Token, err = c.mint(ctx, tx, req.GroveID, res.DaemonID, "", req.TeamKeyID, 0)
 		}
 		return err
 	})
@@ -139,6 +146,12 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 		return nil, err
 	}
 	c.cacheToken(res.Token.Record)
+	if req.DaemonID == "" && !res.Shared {
+		c.noKeyWarning.Do(func() {
+			c.opts.Logger.Warn("a client that sends no X-Daemon-ID (Myco's daemon) connected, and got an MCP token of its machine: this server has no server key to keep the grove's shared token, so such clients cannot notice a token rotation until a server key is configured (HYPHA_SERVER_KEY or server_key_file; see docs/OPERATIONS.md, Server key)",
+				"grove_id", req.GroveID, "daemon_id", res.DaemonID)
+		})
+	}
 	if res.Config, err = TeamConfig(ctx, c.store); err != nil {
 		return nil, err
 	}

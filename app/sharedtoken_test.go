@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -225,20 +227,57 @@ func TestCredentials_SharedTokenConcurrentFirstConnect(t *testing.T) {
 	})
 }
 
+// TestCredentials_ConnectWithoutServerKey: a server without a server key
+// cannot keep the shared token, so a client that names no daemon gets a
+// token of its machine, as before there was a shared token: it joins and
+// syncs, but cannot notice a rotation, which the first such connect logs,
+// once.
+func TestCredentials_ConnectWithoutServerKey(t *testing.T) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
+		ctx := context.Background()
+		var logs bytes.Buffer
+		none := app.NewCredentials(db, app.CredentialsOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		first := legacyConnect(t, none, "g1", "laptop")
+		tok := first.Token
+		if first.Shared || first.DaemonID != "machine:laptop" || tok.Record.DaemonID != "machine:laptop" ||
+			tok.Record.TokenHash != app.TokenHash("g1", "machine:laptop", tok.Token) || tok.Record.TeamKeyID != "" {
+			t.Fatalf("legacy connect without a key = %+v, token %+v", first, tok.Record)
+		}
+		if p := mustAuth(t, none, tok.Token); p.GroveID != "g1" || p.DaemonID != "machine:laptop" {
+			t.Fatalf("principal = %+v", p)
+		}
+		if got := none.TokenHash(ctx, "g1", "machine:laptop"); got != tok.Record.TokenHash {
+			t.Fatalf("the machine token's hash = %q", got)
+		}
+		if got := none.SharedTokenHash(ctx, "g1"); got != "" {
+			t.Fatalf("a grove without a shared token has hash %q", got)
+		}
+		// Another machine gets a token of its own; the same machine again
+		// a fresh one, retiring its previous token.
+		other := legacyConnect(t, none, "g1", "desktop").Token
+		again := legacyConnect(t, none, "g1", "laptop").Token
+		mustAuth(t, none, other.Token)
+		mustAuth(t, none, again.Token)
+		_, err := none.Authenticate(ctx, tok.Token)
+		wantCode(t, err, hypha.EUnauthorized)
+		if nodes, err := db.ListNodes(ctx, "g1"); err != nil || len(nodes) != 2 {
+			t.Fatalf("nodes = %+v, %v", nodes, err)
+		}
+		if n := strings.Count(logs.String(), "cannot notice a token rotation until a server key is configured"); n != 1 {
+			t.Fatalf("the warning was logged %d times, want once:\n%s", n, logs.String())
+		}
+		// With a key, the same clients get the shared token.
+		keyed := app.NewCredentials(db, app.CredentialsOptions{ServerKey: newKey(t)})
+		if res := legacyConnect(t, keyed, "g1", "laptop"); !res.Shared || res.DaemonID != app.SharedDaemonID {
+			t.Fatalf("with a key: %+v", res)
+		}
+	})
+}
+
 func TestCredentials_SharedTokenWithoutUsableKey(t *testing.T) {
 	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
 		ctx := context.Background()
-		// No key: a clear refusal, nothing written.
 		none := app.NewCredentials(db, app.CredentialsOptions{})
-		_, err := none.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "laptop"})
-		wantCode(t, err, hypha.EUnavailable)
-		if msg := hypha.ErrorMessage(err); !strings.Contains(msg, "server key") || !strings.Contains(msg, "HYPHA_SERVER_KEY") {
-			t.Fatalf("message %q does not say what to set", msg)
-		}
-		if nodes, _ := db.ListNodes(ctx, "g1"); len(nodes) != 0 {
-			t.Fatalf("a refused connect registered %+v", nodes)
-		}
-		// Daemons that name themselves are unaffected.
 		if _, err := none.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "m", DaemonID: "gd-1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +288,7 @@ func TestCredentials_SharedTokenWithoutUsableKey(t *testing.T) {
 		tok := legacyConnect(t, first, "g1", "laptop").Token
 		otherKey := newKey(t)
 		other := app.NewCredentials(db, app.CredentialsOptions{ServerKey: otherKey})
-		_, err = other.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "laptop"})
+		_, err := other.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "laptop"})
 		wantCode(t, err, hypha.EUnavailable)
 		if msg := hypha.ErrorMessage(err); !strings.Contains(msg, otherKey.ID()) || !strings.Contains(msg, "rotate-mcp --grove g1") {
 			t.Fatalf("message %q names neither the key nor the fix", msg)
