@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -15,15 +18,28 @@ import (
 type ConnectRequest struct {
 	GroveID   string
 	MachineID string
-	// DaemonID is the global daemon's id. "" is a client that names no
-	// daemon (Myco's daemon today): it gets the grove's shared token, or a
-	// token of its machine on a server without a server key.
+	// DaemonID is the global daemon's id, as the client sent it (checked
+	// with ValidateClientDaemonID). "" is a client that names no daemon
+	// (Myco's daemon today): it gets the grove's shared token, or a token
+	// of its machine on a server without a server key.
 	DaemonID            string
 	PackageVersion      string
 	SchemaVersion       *int64
 	SyncProtocolVersion *int64
 	TeamKeyID           string // the Team Key the request authenticated with
 }
+
+// Bounds of what Connect stores about a node, in bytes.
+const (
+	maxMachineIDLen      = 128
+	maxPackageVersionLen = 128
+)
+
+// MachineDaemonPrefix marks the daemon id Connect gives a client that
+// names no daemon: "machine:" and its machine id (see machineDaemonID). It
+// names the client's node and its /connect rate limit, and, on a server
+// without a server key, its MCP token.
+const MachineDaemonPrefix = "machine:"
 
 // ConnectResult is what /connect answers besides the protocol window.
 type ConnectResult struct {
@@ -69,42 +85,26 @@ type ConnectResult struct {
 // ends). Rejected calls write nothing.
 func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*ConnectResult, error) {
 	req.MachineID = strings.TrimSpace(req.MachineID)
-	if req.MachineID == "" {
-		return nil, hypha.Errorf(hypha.EInvalid, "machine_id is required")
-	}
-	if len(req.MachineID) > 128 {
-		return nil, hypha.Errorf(hypha.EInvalid, "machine_id is longer than 128 characters")
-	}
 	if req.GroveID == "" {
 		req.GroveID = hypha.DefaultGroveID
 	}
-	if err := hypha.ValidateGroveID(req.GroveID); err != nil {
-		return nil, err
-	}
-	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID}
-	// nodeDaemon names the caller in the node table and the rate limit.
-	nodeDaemon := req.DaemonID
-	if req.DaemonID == "" {
-		// A client that names no daemon is known by its machine; spaces
-		// would make an invalid daemon id.
-		nodeDaemon = "machine:" + strings.Map(func(r rune) rune {
-			if unicode.IsSpace(r) || unicode.IsControl(r) {
-				return '_'
-			}
-			return r
-		}, req.MachineID)
-		res.Shared = c.opts.ServerKey != nil
-		res.DaemonID = nodeDaemon
-		if res.Shared {
-			res.DaemonID = SharedDaemonID
-		}
-	}
-	if err := ValidateDaemonID(nodeDaemon); err != nil {
+	if err := validateConnect(req); err != nil {
 		return nil, err
 	}
 	if v := req.SyncProtocolVersion; v != nil {
 		if *v < hypha.MinSyncProtocolVersion || *v > hypha.SyncProtocolVersion {
 			return nil, CheckProtocol(int(max(min(*v, 1<<31-1), -1<<31)))
+		}
+	}
+	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID}
+	// nodeDaemon names the caller in the node table and the rate limit.
+	nodeDaemon := req.DaemonID
+	if req.DaemonID == "" {
+		nodeDaemon = machineDaemonID(req.MachineID)
+		res.Shared = c.opts.ServerKey != nil
+		res.DaemonID = nodeDaemon
+		if res.Shared {
+			res.DaemonID = SharedDaemonID
 		}
 	}
 	err := c.retryConflicts(ctx, func(tx hypha.Queries) error {
@@ -156,6 +156,68 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 		return nil, err
 	}
 	return res, nil
+}
+
+// validateConnect checks what a /connect would store, so every engine
+// answers the same: PostgreSQL refuses text with a NUL byte or invalid
+// UTF-8, which SQLite would store.
+func validateConnect(req ConnectRequest) error {
+	if req.MachineID == "" {
+		return hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	if err := hypha.ValidateKeyText("machine_id", req.MachineID); err != nil {
+		return err
+	}
+	if len(req.MachineID) > maxMachineIDLen {
+		return hypha.Errorf(hypha.EInvalid, "machine_id is longer than %d bytes", maxMachineIDLen)
+	}
+	if err := hypha.ValidateGroveID(req.GroveID); err != nil {
+		return err
+	}
+	if req.DaemonID != "" {
+		if err := ValidateClientDaemonID(req.DaemonID); err != nil {
+			return err
+		}
+	}
+	if err := hypha.ValidateKeyText("package_version", req.PackageVersion); err != nil {
+		return err
+	}
+	if len(req.PackageVersion) > maxPackageVersionLen {
+		return hypha.Errorf(hypha.EInvalid, "package_version is longer than %d bytes", maxPackageVersionLen)
+	}
+	return nil
+}
+
+// machineDaemonID is the daemon id of a client that names no daemon:
+// "machine:" and its machine id, which must be valid UTF-8. It is
+// injective, so two machines never share one: a machine id that a daemon
+// id can hold as it is (no space, control character or '%') is kept
+// unchanged; in any other, those characters are percent-encoded byte by
+// byte (a space is %20, '%' is %25); and one that would then be longer
+// than a daemon id may be is replaced by "%~" and the hex SHA-256 of the
+// machine id. Only the second form holds '%' followed by a hex digit, only
+// the third "%~".
+func machineDaemonID(machineID string) string {
+	escape := func(r rune) bool { return r == '%' || unicode.IsSpace(r) || unicode.IsControl(r) }
+	if strings.IndexFunc(machineID, escape) < 0 {
+		return MachineDaemonPrefix + machineID
+	}
+	var b strings.Builder
+	b.WriteString(MachineDaemonPrefix)
+	for _, r := range machineID {
+		if !escape(r) {
+			b.WriteRune(r)
+			continue
+		}
+		for _, c := range []byte(string(r)) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	if b.Len() <= maxDaemonIDLen {
+		return b.String()
+	}
+	sum := sha256.Sum256([]byte(machineID))
+	return MachineDaemonPrefix + "%~" + hex.EncodeToString(sum[:])
 }
 
 // retryConflicts runs fn in a transaction, again (up to three times in
