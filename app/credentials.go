@@ -61,7 +61,8 @@ type CredentialsOptions struct {
 	// ServerKey seals what must be handed out again: each grove's shared
 	// MCP token. nil (no key configured): /connect gives a client without
 	// a daemon id a token of its machine instead (see Connect), and a
-	// rotation mints no shared token (GroveRotation.SharedErr).
+	// rotation refuses to revoke a grove's shared token it cannot replace
+	// (see RotateGroveTokens).
 	ServerKey *seal.Key
 	Logger    *slog.Logger
 }

@@ -178,3 +178,59 @@ func TestServe_ServerKeyRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestCLI_RotateMCPKeepsSharedToken: `hypha token rotate-mcp` without the
+// server key the token was sealed under (none, or another) revokes
+// nothing and exits 1 saying how to give it; --accept-new-key replaces a
+// token whose key is lost.
+func TestCLI_RotateMCPKeepsSharedToken(t *testing.T) {
+	for _, engine := range testdb.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			db := dbArg(t, engine)
+			env := map[string]string{}
+			if engine == "postgres" {
+				env[serverKeyEnv] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+			}
+			base, stdout, _, stop := serveEnv(t, env, "--db", db, "--migrate")
+			tok, _ := legacyConnectHTTP(t, base, teamKeyRE.FindString(stdout.String()), "laptop")["mcp_token"].(string)
+			stop()
+			sharedActive := func() {
+				t.Helper()
+				code, out, _ := runCLI(t, nil, "token", "list", "--db", db, "--json")
+				var list []app.CredentialInfo
+				if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil {
+					t.Fatalf("list: exit %d %v\n%s", code, err, out)
+				}
+				for _, c := range list {
+					if c.DaemonID == app.SharedDaemonID && c.Status == hypha.StatusActive {
+						return
+					}
+				}
+				t.Fatalf("no active shared token after a refused rotation: %+v", list)
+			}
+			if engine == "postgres" {
+				// The key only in the server's environment.
+				code, out, errs := runCLI(t, nil, "token", "rotate-mcp", "--db", db, "--grove", hypha.DefaultGroveID)
+				if code != 1 || !strings.Contains(errs, "none was revoked") || !strings.Contains(errs, "HYPHA_SERVER_KEY") || !strings.Contains(errs, "--server-key-file") {
+					t.Fatalf("rotate-mcp without the key: exit %d\n%s%s", code, out, errs)
+				}
+				sharedActive()
+			}
+			otherKey := map[string]string{serverKeyEnv: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{8}, 32))}
+			code, out, errs := runCLI(t, otherKey, "token", "rotate-mcp", "--db", db, "--grove", hypha.DefaultGroveID)
+			if code != 1 || !strings.Contains(errs, "is sealed under server key") || !strings.Contains(errs, "--accept-new-key") {
+				t.Fatalf("rotate-mcp under another key: exit %d\n%s%s", code, out, errs)
+			}
+			sharedActive()
+			code, out, errs = runCLI(t, otherKey, "token", "rotate-mcp", "--db", db, "--grove", hypha.DefaultGroveID, "--accept-new-key", "--show-token")
+			next := mcpTokenRE.FindString(out)
+			if code != 0 || next == "" || next == tok || !strings.Contains(out, "revoked 1 MCP token(s)") {
+				t.Fatalf("rotate-mcp --accept-new-key: exit %d\n%s%s", code, out, errs)
+			}
+			base, _, _, _ = serveEnv(t, otherKey, "--db", db)
+			if got := legacyConnectHTTP(t, base, teamKeyRE.FindString(stdout.String()), "laptop"); got["mcp_token"] != next {
+				t.Fatalf("the server under the new key hands out %v, want the rotated token", got["mcp_token"])
+			}
+		})
+	}
+}
