@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -15,8 +18,10 @@ import (
 type ConnectRequest struct {
 	GroveID   string
 	MachineID string
-	// DaemonID is the global daemon's id. "" is a client that names no
-	// daemon (Myco's daemon today): it gets the grove's shared token.
+	// DaemonID is the global daemon's id, as the client sent it (checked
+	// with ValidateClientDaemonID). "" is a client that names no daemon
+	// (Myco's daemon today): it gets the grove's shared token, or a token
+	// of its machine on a server without a server key.
 	DaemonID            string
 	PackageVersion      string
 	SchemaVersion       *int64
@@ -24,16 +29,30 @@ type ConnectRequest struct {
 	TeamKeyID           string // the Team Key the request authenticated with
 }
 
+// Bounds of what Connect stores about a node, in bytes.
+const (
+	maxMachineIDLen      = 128
+	maxPackageVersionLen = 128
+)
+
+// MachineDaemonPrefix marks the daemon id Connect gives a client that
+// names no daemon: "machine:" and its machine id (see machineDaemonID). It
+// names the client's node and its /connect rate limit, and, on a server
+// without a server key, its MCP token.
+const MachineDaemonPrefix = "machine:"
+
 // ConnectResult is what /connect answers besides the protocol window.
 type ConnectResult struct {
 	GroveID string
-	// DaemonID is the daemon the token belongs to: the caller's, or
-	// SharedDaemonID for the shared token.
+	// DaemonID is the daemon the token belongs to: the caller's,
+	// SharedDaemonID for the shared token, or "machine:<machine_id>" for
+	// a machine's token (a caller naming no daemon, on a server without a
+	// server key).
 	DaemonID string
 	// Token is the MCP token handed out. Token.Record.TokenHash is what
 	// /health shows as mcp_token_hash for it: the hex SHA-256 fingerprint
-	// of a daemon's own token, Myco's 8-hex LegacyTokenHash of the shared
-	// token.
+	// of a daemon's or a machine's own token, Myco's 8-hex LegacyTokenHash
+	// of the shared token.
 	Token *MintedToken
 	// Shared says Token is the grove's shared token (the caller named no
 	// daemon): every such caller gets the same one until it is rotated or
@@ -52,6 +71,12 @@ type ConnectResult struct {
 //     the first time (and after a rotation, revocation or expiry) and the
 //     same for every such client meanwhile. Its node is registered under
 //     the daemon id "machine:<machine_id>".
+//   - On a server without a server key, which cannot keep the shared
+//     token, a client that names no daemon gets a fresh token of its
+//     machine instead, under the daemon id "machine:<machine_id>", as
+//     before there was a shared token: it can join and sync, but /health
+//     shows it no fingerprint (that is the shared token's), so it cannot
+//     notice a rotation. The first such call logs a warning.
 //
 // A daemon calls /connect at most once a minute per grove, but a restart
 // calls it again at once and must not be left without a token: so up to
@@ -60,32 +85,10 @@ type ConnectResult struct {
 // ends). Rejected calls write nothing.
 func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*ConnectResult, error) {
 	req.MachineID = strings.TrimSpace(req.MachineID)
-	if req.MachineID == "" {
-		return nil, hypha.Errorf(hypha.EInvalid, "machine_id is required")
-	}
-	if len(req.MachineID) > 128 {
-		return nil, hypha.Errorf(hypha.EInvalid, "machine_id is longer than 128 characters")
-	}
 	if req.GroveID == "" {
 		req.GroveID = hypha.DefaultGroveID
 	}
-	if err := hypha.ValidateGroveID(req.GroveID); err != nil {
-		return nil, err
-	}
-	shared := req.DaemonID == ""
-	// nodeDaemon names the caller in the node table and the rate limit.
-	nodeDaemon := req.DaemonID
-	if shared {
-		// A client that names no daemon is known by its machine; spaces
-		// would make an invalid daemon id.
-		nodeDaemon = "machine:" + strings.Map(func(r rune) rune {
-			if unicode.IsSpace(r) || unicode.IsControl(r) {
-				return '_'
-			}
-			return r
-		}, req.MachineID)
-	}
-	if err := ValidateDaemonID(nodeDaemon); err != nil {
+	if err := validateConnect(req); err != nil {
 		return nil, err
 	}
 	if v := req.SyncProtocolVersion; v != nil {
@@ -93,12 +96,16 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 			return nil, CheckProtocol(int(max(min(*v, 1<<31-1), -1<<31)))
 		}
 	}
-	if shared && c.opts.ServerKey == nil {
-		return nil, errNoServerKey(req.GroveID)
-	}
-	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID, Shared: shared}
-	if shared {
-		res.DaemonID = SharedDaemonID
+	res := &ConnectResult{GroveID: req.GroveID, DaemonID: req.DaemonID}
+	// nodeDaemon names the caller in the node table and the rate limit.
+	nodeDaemon := req.DaemonID
+	if req.DaemonID == "" {
+		nodeDaemon = machineDaemonID(req.MachineID)
+		res.Shared = c.opts.ServerKey != nil
+		res.DaemonID = nodeDaemon
+		if res.Shared {
+			res.DaemonID = SharedDaemonID
+		}
 	}
 	err := c.retryConflicts(ctx, func(tx hypha.Queries) error {
 		if err := c.takeConnectSlot(ctx, tx, req.GroveID, nodeDaemon); err != nil {
@@ -128,10 +135,10 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 			return err
 		}
 		var err error
-		if shared {
+		if res.Shared {
 			res.Token, err = c.sharedToken(ctx, tx, req.GroveID)
 		} else {
-			res.Token, err = c.mint(ctx, tx, req.GroveID, req.DaemonID, "", req.TeamKeyID, 0)
+			res.Token, err = c.mint(ctx, tx, req.GroveID, res.DaemonID, "", req.TeamKeyID, 0)
 		}
 		return err
 	})
@@ -139,10 +146,78 @@ func (c *Credentials) Connect(ctx context.Context, req ConnectRequest) (*Connect
 		return nil, err
 	}
 	c.cacheToken(res.Token.Record)
+	if req.DaemonID == "" && !res.Shared {
+		c.noKeyWarning.Do(func() {
+			c.opts.Logger.Warn("a client that sends no X-Daemon-ID (Myco's daemon) connected, and got an MCP token of its machine: this server has no server key to keep the grove's shared token, so such clients cannot notice a token rotation until a server key is configured (HYPHA_SERVER_KEY or server_key_file; see docs/OPERATIONS.md, Server key)",
+				"grove_id", req.GroveID, "daemon_id", res.DaemonID)
+		})
+	}
 	if res.Config, err = TeamConfig(ctx, c.store); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// validateConnect checks what a /connect would store, so every engine
+// answers the same: PostgreSQL refuses text with a NUL byte or invalid
+// UTF-8, which SQLite would store.
+func validateConnect(req ConnectRequest) error {
+	if req.MachineID == "" {
+		return hypha.Errorf(hypha.EInvalid, "machine_id is required")
+	}
+	if err := hypha.ValidateKeyText("machine_id", req.MachineID); err != nil {
+		return err
+	}
+	if len(req.MachineID) > maxMachineIDLen {
+		return hypha.Errorf(hypha.EInvalid, "machine_id is longer than %d bytes", maxMachineIDLen)
+	}
+	if err := hypha.ValidateGroveID(req.GroveID); err != nil {
+		return err
+	}
+	if req.DaemonID != "" {
+		if err := ValidateClientDaemonID(req.DaemonID); err != nil {
+			return err
+		}
+	}
+	if err := hypha.ValidateKeyText("package_version", req.PackageVersion); err != nil {
+		return err
+	}
+	if len(req.PackageVersion) > maxPackageVersionLen {
+		return hypha.Errorf(hypha.EInvalid, "package_version is longer than %d bytes", maxPackageVersionLen)
+	}
+	return nil
+}
+
+// machineDaemonID is the daemon id of a client that names no daemon:
+// "machine:" and its machine id, which must be valid UTF-8. It is
+// injective, so two machines never share one: a machine id that a daemon
+// id can hold as it is (no space, control character or '%') is kept
+// unchanged; in any other, those characters are percent-encoded byte by
+// byte (a space is %20, '%' is %25); and one that would then be longer
+// than a daemon id may be is replaced by "%~" and the hex SHA-256 of the
+// machine id. Only the second form holds '%' followed by a hex digit, only
+// the third "%~".
+func machineDaemonID(machineID string) string {
+	escape := func(r rune) bool { return r == '%' || unicode.IsSpace(r) || unicode.IsControl(r) }
+	if strings.IndexFunc(machineID, escape) < 0 {
+		return MachineDaemonPrefix + machineID
+	}
+	var b strings.Builder
+	b.WriteString(MachineDaemonPrefix)
+	for _, r := range machineID {
+		if !escape(r) {
+			b.WriteRune(r)
+			continue
+		}
+		for _, c := range []byte(string(r)) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	if b.Len() <= maxDaemonIDLen {
+		return b.String()
+	}
+	sum := sha256.Sum256([]byte(machineID))
+	return MachineDaemonPrefix + "%~" + hex.EncodeToString(sum[:])
 }
 
 // retryConflicts runs fn in a transaction, again (up to three times in

@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +192,118 @@ func TestCredentials_RevokeTeamKeyRevokesItsTokens(t *testing.T) {
 		_, err = b.Authenticate(ctx, b1.Token)
 		wantCode(t, err, hypha.EUnauthorized)
 		mustAuth(t, b, shared.Token.Token)
+	})
+}
+
+// TestCredentials_ConnectRefusesWhatEnginesStoreUnalike: text PostgreSQL
+// refuses (a NUL byte, invalid UTF-8) and SQLite would store is refused
+// before the store on both, with or without a daemon id or a server key,
+// and so are over-long values and the daemon ids Hypha keeps for its own
+// tokens. A refusal writes nothing.
+func TestCredentials_ConnectRefusesWhatEnginesStoreUnalike(t *testing.T) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
+		ctx := context.Background()
+		tests := []struct {
+			name string
+			req  app.ConnectRequest
+			want string
+		}{
+			{"nul_machine", app.ConnectRequest{MachineID: "a\x00b"}, "machine_id contains a NUL byte"},
+			{"nul_machine_daemon", app.ConnectRequest{MachineID: "a\x00b", DaemonID: "gd-1"}, "machine_id contains a NUL byte"},
+			{"invalid_utf8_machine", app.ConnectRequest{MachineID: "a\xffb"}, "machine_id is not valid UTF-8"},
+			{"long_machine", app.ConnectRequest{MachineID: strings.Repeat("m", 129)}, "machine_id is longer than 128 bytes"},
+			{"nul_package_version", app.ConnectRequest{MachineID: "m", PackageVersion: "1\x00"}, "package_version contains a NUL byte"},
+			{"nul_package_version_daemon", app.ConnectRequest{MachineID: "m", DaemonID: "gd-1", PackageVersion: "1\x00"}, "package_version contains a NUL byte"},
+			{"invalid_utf8_package_version", app.ConnectRequest{MachineID: "m", PackageVersion: "\xc3"}, "package_version is not valid UTF-8"},
+			{"long_package_version", app.ConnectRequest{MachineID: "m", DaemonID: "gd-1", PackageVersion: strings.Repeat("1", 129)}, "package_version is longer than 128 bytes"},
+			{"nul_daemon", app.ConnectRequest{MachineID: "m", DaemonID: "gd\x00"}, "daemon id contains a NUL byte"},
+			{"invalid_utf8_daemon", app.ConnectRequest{MachineID: "m", DaemonID: "gd-\xff"}, "daemon id is not valid UTF-8"},
+			{"long_daemon", app.ConnectRequest{MachineID: "m", DaemonID: strings.Repeat("d", 161)}, "1 to 160 bytes"},
+			{"shared", app.ConnectRequest{MachineID: "m", DaemonID: "shared"}, "reserved for the grove's shared MCP token"},
+			{"shared_upper", app.ConnectRequest{MachineID: "m", DaemonID: "Shared"}, "reserved for the grove's shared MCP token"},
+			{"machine", app.ConnectRequest{MachineID: "m", DaemonID: "machine:m5"}, `ids starting with "machine:" name the tokens Hypha mints itself`},
+			{"machine_upper", app.ConnectRequest{MachineID: "m", DaemonID: "MACHINE:m5"}, `ids starting with "machine:"`},
+			{"named", app.ConnectRequest{MachineID: "m", DaemonID: "named:cursor"}, `ids starting with "named:"`},
+		}
+		for _, key := range []bool{false, true} {
+			opts := app.CredentialsOptions{}
+			if key {
+				opts.ServerKey = newKey(t)
+			}
+			c := app.NewCredentials(db, opts)
+			for _, tt := range tests {
+				tt.req.GroveID = "g1"
+				_, err := c.Connect(ctx, tt.req)
+				if hypha.ErrorCode(err) != hypha.EInvalid || !strings.Contains(hypha.ErrorMessage(err), tt.want) {
+					t.Errorf("%s (server key %v): %v; want invalid saying %q", tt.name, key, err, tt.want)
+				}
+			}
+		}
+		if nodes, err := db.ListNodes(ctx, "g1"); err != nil || len(nodes) != 0 {
+			t.Fatalf("refused connects registered %+v, %v", nodes, err)
+		}
+		if list, err := app.NewCredentials(db, app.CredentialsOptions{}).ListCredentials(ctx, "g1"); err != nil || len(list) != 0 {
+			t.Fatalf("refused connects minted %+v, %v", list, err)
+		}
+		// At the bounds, it is accepted.
+		c := app.NewCredentials(db, app.CredentialsOptions{})
+		if _, err := c.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: strings.Repeat("m", 128), DaemonID: strings.Repeat("d", 160),
+			PackageVersion: strings.Repeat("1", 128)}); err != nil {
+			t.Fatal(err)
+		}
+		// Named tokens and machines keep their ids: only clients are
+		// refused them.
+		if named, err := c.CreateNamedMCPToken(ctx, "g1", "cursor", 0); err != nil || named.Record.DaemonID != "named:cursor" {
+			t.Fatalf("named token = %+v, %v", named, err)
+		}
+	})
+}
+
+// TestCredentials_MachineDaemonIDs: a client that names no daemon is known
+// by "machine:" and its machine id, unchanged when a daemon id can hold it
+// and otherwise encoded so that two machines never share an identity (a
+// node's daemon id, a rate limit, and without a server key a token).
+func TestCredentials_MachineDaemonIDs(t *testing.T) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
+		ctx := context.Background()
+		long := strings.Repeat("x ", 63) + "x" // encoded, longer than a daemon id may be
+		sum := sha256.Sum256([]byte(long))
+		want := map[string]string{
+			"laptop":       "machine:laptop",
+			"Alice's Mac":  "machine:Alice's%20Mac",
+			"Alice's_Mac":  "machine:Alice's_Mac",
+			"a%20b":        "machine:a%2520b",
+			"a\tb":         "machine:a%09b",
+			"a\u00a0b":     "machine:a%C2%A0b", // a no-break space, byte by byte
+			"ünïcode-ok":   "machine:ünïcode-ok",
+			long:           "machine:%~" + hex.EncodeToString(sum[:]),
+			"machine:a b":  "machine:machine:a%20b",
+			"%~" + "feed":  "machine:%25~feed",
+			"named:cursor": "machine:named:cursor",
+		}
+		c := app.NewCredentials(db, app.CredentialsOptions{})
+		tokens := map[string]string{}
+		for machine, daemon := range want {
+			res := legacyConnect(t, c, "g1", machine)
+			if res.DaemonID != daemon || res.Token.Record.DaemonID != daemon {
+				t.Errorf("machine %q: daemon id %q, want %q", machine, res.DaemonID, daemon)
+			}
+			tokens[machine] = res.Token.Token
+		}
+		// No machine's connect retired another's token.
+		for machine, tok := range tokens {
+			if _, err := c.Authenticate(ctx, tok); err != nil {
+				t.Errorf("machine %q's token: %v", machine, err)
+			}
+		}
+		nodes, err := db.ListNodes(ctx, "g1")
+		if err != nil || len(nodes) != len(want) {
+			t.Fatalf("nodes = %d, %v; want %d", len(nodes), err, len(want))
+		}
+		for _, n := range nodes {
+			if n.DaemonID != want[n.MachineID] {
+				t.Errorf("node %q has daemon id %q, want %q", n.MachineID, n.DaemonID, want[n.MachineID])
+			}
+		}
 	})
 }

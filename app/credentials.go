@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -58,9 +59,10 @@ type CredentialsOptions struct {
 	ConnectInterval time.Duration
 	ConnectLimit    int
 	// ServerKey seals what must be handed out again: each grove's shared
-	// MCP token. nil (no key configured): /connect for a client without a
-	// daemon id fails with a message saying how to configure one, and a
-	// rotation mints no shared token (GroveRotation.SharedErr).
+	// MCP token. nil (no key configured): /connect gives a client without
+	// a daemon id a token of its machine instead (see Connect), and a
+	// rotation refuses to revoke a grove's shared token it cannot replace
+	// (see RotateGroveTokens).
 	ServerKey *seal.Key
 	Logger    *slog.Logger
 }
@@ -89,6 +91,9 @@ type Credentials struct {
 	failing      atomic.Bool // the last background reload failed
 	renewFailing atomic.Bool // the last renewal of shared tokens failed
 	loop         periodic
+	// noKeyWarning logs, once per process, that clients without a daemon
+	// id get machine tokens for want of a server key (see Connect).
+	noKeyWarning sync.Once
 }
 
 // cachedTeamKey is a Team Key with its raw digest.

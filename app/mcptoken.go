@@ -91,12 +91,19 @@ func TokenHash(groveID, daemonID, token string) string {
 	return hex.EncodeToString(d[:])
 }
 
-// ValidateDaemonID checks a global daemon id: 1 to 160 characters, no
-// spaces or control characters, and not SharedDaemonID, which names each
-// grove's shared token.
+// maxDaemonIDLen bounds a daemon id, in bytes.
+const maxDaemonIDLen = 160
+
+// ValidateDaemonID checks a daemon id: 1 to 160 bytes of UTF-8, no spaces
+// or control characters, and not SharedDaemonID, which names each grove's
+// shared token. It accepts the ids Hypha derives itself ("machine:…",
+// "named:…"); an id a client sent is checked with ValidateClientDaemonID.
 func ValidateDaemonID(id string) error {
-	if id == "" || len(id) > 160 {
-		return hypha.Errorf(hypha.EInvalid, "a daemon id must have 1 to 160 characters")
+	if id == "" || len(id) > maxDaemonIDLen {
+		return hypha.Errorf(hypha.EInvalid, "a daemon id must have 1 to %d bytes", maxDaemonIDLen)
+	}
+	if err := hypha.ValidateKeyText("daemon id", id); err != nil {
+		return err
 	}
 	if id == SharedDaemonID {
 		return hypha.Errorf(hypha.EInvalid, "the daemon id %q is reserved for the grove's shared MCP token: give the daemon another id", id)
@@ -107,6 +114,35 @@ func ValidateDaemonID(id string) error {
 		}
 	}
 	return nil
+}
+
+// ValidateClientDaemonID checks a daemon id that came from a client
+// (X-Daemon-ID, /connect's body): ValidateDaemonID, and none of the ids
+// Hypha gives its own tokens, in any letter case: "shared" (the grove's
+// shared token), "machine:…" (a client that names no daemon, by machine)
+// and "named:…" (`hypha token create-mcp --name`). A client claiming one
+// would take that token's place: /connect retires the previous token of
+// the daemon id it mints for.
+func ValidateClientDaemonID(id string) error {
+	if err := ValidateDaemonID(id); err != nil {
+		return err
+	}
+	if strings.EqualFold(id, SharedDaemonID) {
+		return hypha.Errorf(hypha.EInvalid, "the daemon id %q is reserved for the grove's shared MCP token: give the daemon another id", id)
+	}
+	for _, p := range []string{MachineDaemonPrefix, NamedDaemonPrefix} {
+		if len(id) >= len(p) && strings.EqualFold(id[:len(p)], p) {
+			return hypha.Errorf(hypha.EInvalid, "the daemon id %q is reserved: ids starting with %q name the tokens Hypha mints itself (%s); give the daemon another id",
+				truncateID(id), p, reservedWhat[p])
+		}
+	}
+	return nil
+}
+
+// reservedWhat says what each reserved daemon id prefix names.
+var reservedWhat = map[string]string{
+	MachineDaemonPrefix: "the token of a client that sends no daemon id, by its machine",
+	NamedDaemonPrefix:   "named tokens, from `hypha token create-mcp --name`",
 }
 
 func hashKey(groveID, daemonID string) string { return groveID + ":" + daemonID }

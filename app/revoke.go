@@ -12,46 +12,92 @@ import (
 // GroveRotation is what RotateGroveTokens did.
 type GroveRotation struct {
 	GroveID string
-	// Revoked counts the tokens revoked: every daemon and named token of
-	// the grove, and its previous shared token.
+	// Revoked counts the tokens revoked: every daemon, machine and named
+	// token of the grove, and its previous shared token.
 	Revoked int
 	// Shared is the grove's new shared MCP token, the one POST /mcp/rotate
-	// answers as {"token": …}; nil when SharedErr says why.
+	// answers as {"token": …}. It is nil only when the grove had no shared
+	// token and there is no server key to mint one: SharedErr says so.
 	Shared *MintedToken
-	// SharedErr is why no shared token was minted: the server has no
-	// server key to seal it with. The revocations were made anyway, since
-	// a rotation is how an operator cuts access.
+	// SharedErr says why Shared is nil (code unavailable).
 	SharedErr error
 }
 
-// RotateGroveTokens revokes every MCP token of a grove (daemon tokens,
-// named tokens and the shared token) and mints the grove a new shared
-// token, in one transaction. Each daemon that names itself sees its
+// RotateOptions adjusts RotateGroveTokensWith.
+type RotateOptions struct {
+	// RequireShared refuses the rotation, before revoking anything, when
+	// it could not mint a shared token even though the grove has none:
+	// for a caller that expects the new shared token, such as Myco's
+	// clients on POST /mcp/rotate.
+	RequireShared bool
+	// AcceptNewKey lets the rotation replace a shared token sealed under
+	// another server key than this one: the way out when that key is lost
+	// (its servers could not hand out the new token). Without it such a
+	// rotation is refused.
+	AcceptNewKey bool
+}
+
+// RotateGroveTokens is RotateGroveTokensWith without options.
+func (c *Credentials) RotateGroveTokens(ctx context.Context, groveID string) (*GroveRotation, error) {
+	return c.RotateGroveTokensWith(ctx, groveID, RotateOptions{})
+}
+
+// RotateGroveTokensWith revokes every MCP token of a grove (daemon,
+// machine and named tokens and the shared token) and mints the grove a new
+// shared token, in one transaction. Each daemon that names itself sees its
 // fingerprint on /health become null and calls /connect for a new token;
 // legacy clients see the shared token's fingerprint change and call
 // /connect, which hands them the new shared token. The grove is created if
 // missing, as POST /connect would.
-func (c *Credentials) RotateGroveTokens(ctx context.Context, groveID string) (*GroveRotation, error) {
+//
+// Legacy clients notice a changed fingerprint but never a missing one, so
+// a rotation that cannot mint the new shared token must not revoke the old
+// one. It is refused, unavailable and before anything is revoked, when
+// the grove has an active shared token and this process has no server key
+// (the message says how to give it one), or its key is not the one the
+// token was sealed under (unless opts.AcceptNewKey). A grove without a
+// shared token, on a process without a key, has its tokens revoked and
+// gets none (GroveRotation.SharedErr), unless opts.RequireShared.
+func (c *Credentials) RotateGroveTokensWith(ctx context.Context, groveID string, opts RotateOptions) (*GroveRotation, error) {
 	if err := hypha.ValidateGroveID(groveID); err != nil {
 		return nil, err
 	}
 	var revoked []*hypha.MCPToken
 	res := &GroveRotation{GroveID: groveID}
+	refuse := func(err error) error {
+		if hypha.ErrorCode(err) != hypha.EUnavailable {
+			return err
+		}
+		return hypha.Errorf(hypha.EUnavailable, "cannot rotate grove %q's MCP tokens, so none was revoked: %s", groveID, hypha.ErrorMessage(err))
+	}
 	err := c.retryConflicts(ctx, func(tx hypha.Queries) error {
 		revoked, res.Shared, res.SharedErr = nil, nil, nil
-		err := listTokens(ctx, tx, hypha.MCPTokenKey(groveID, ""), func(key string, version int64, _ cachedToken) error {
+		// Read first: a refusal must come before any revocation.
+		err := c.canReplaceShared(ctx, tx, groveID, opts.AcceptNewKey)
+		if err == nil && c.opts.ServerKey == nil {
+			res.SharedErr = errNoSharedToMint(groveID)
+			if opts.RequireShared {
+				err = res.SharedErr
+			}
+		}
+		if err != nil {
+			return refuse(err)
+		}
+		err = listTokens(ctx, tx, hypha.MCPTokenKey(groveID, ""), func(key string, version int64, m cachedToken) error {
+			if m.DaemonID == SharedDaemonID && m.RevokedAt == 0 {
+				// Minted by another server since the check above?
+				if err := c.canReplaceShared(ctx, tx, groveID, opts.AcceptNewKey); err != nil {
+					return refuse(err)
+				}
+			}
 			t, err := c.revokeToken(ctx, tx, key, version)
 			if t != nil {
 				revoked = append(revoked, t)
 			}
 			return err
 		})
-		if err != nil {
+		if err != nil || c.opts.ServerKey == nil {
 			return err
-		}
-		if c.opts.ServerKey == nil {
-			res.SharedErr = errNoServerKey(groveID)
-			return nil
 		}
 		if _, err := tx.EnsureGrove(ctx, &hypha.Grove{ID: groveID, Name: groveID}); err != nil {
 			return err

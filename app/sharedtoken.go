@@ -48,8 +48,51 @@ func LegacyTokenHash(token string) string {
 // sealed value copied to another grove's key does not open.
 func sharedSealedKey(groveID string) string { return hypha.SharedTokenSealedPrefix + groveID }
 
+// giveKey says how to give a process the server key.
+const giveKey = "give it the server key the servers use: HYPHA_SERVER_KEY=<key> in the environment or --server-key-file <file> (server_key_file); see docs/OPERATIONS.md, Server key"
+
 func errNoServerKey(groveID string) error {
 	return hypha.Errorf(hypha.EUnavailable, "this server has no server key, so it cannot hand out or rotate grove %q's shared MCP token (the token of clients that send no X-Daemon-ID): the operator must set server_key_file or HYPHA_SERVER_KEY (see docs/OPERATIONS.md, Server key)", groveID)
+}
+
+// errNoSharedToMint is why a rotation without a server key mints no
+// shared token for a grove that has none.
+func errNoSharedToMint(groveID string) error {
+	return hypha.Errorf(hypha.EUnavailable, "grove %q has no shared MCP token (the token of clients that send no X-Daemon-ID), and without the server key none can be minted: %s", groveID, giveKey)
+}
+
+// canReplaceShared returns nil when a rotation may replace the grove's
+// shared token: it has none that is active, or this process's server key
+// is the one it was sealed under (or acceptNewKey). Otherwise the token's
+// holders would be left without a shared token they can get: no key
+// mints none, and another key's token the servers cannot open.
+func (c *Credentials) canReplaceShared(ctx context.Context, tx hypha.Queries, groveID string, acceptNewKey bool) error {
+	rec, _, err := getToken(ctx, tx, hypha.MCPTokenKey(groveID, SharedDaemonID))
+	if hypha.ErrorCode(err) == hypha.ENotFound || (err == nil && rec.EffectiveStatus(c.now()) != hypha.StatusActive) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	key := c.opts.ServerKey
+	if key == nil {
+		return hypha.Errorf(hypha.EUnavailable, "grove %q has a shared MCP token (clients that send no X-Daemon-ID, such as Myco's daemon, hold it), and without the server key no new one can be minted, so they would be left without one; %s", groveID, giveKey)
+	}
+	if acceptNewKey {
+		return nil
+	}
+	e, err := tx.KVGet(ctx, sharedSealedKey(groveID))
+	if hypha.ErrorCode(err) == hypha.ENotFound {
+		return nil // no server can hand it out: replacing it strands no one
+	}
+	if err != nil {
+		return err
+	}
+	if id := seal.KeyIDOf(string(e.Value)); id != "" && id != key.ID() {
+		return hypha.Errorf(hypha.EUnavailable, "grove %q's shared MCP token is sealed under server key %s, but this key is %s, and the servers holding key %s could not hand out a new token sealed under it; %s. If key %s is lost, replace the token with this key: `hypha token rotate-mcp --grove %s --accept-new-key`",
+			groveID, id, key.ID(), id, giveKey, id, groveID)
+	}
+	return nil
 }
 
 // SharedTokenHash is what /health shows as mcp_token_hash to a caller that
@@ -103,7 +146,7 @@ func errCannotOpen(groveID string, err error) error {
 	if errors.Is(err, seal.ErrWrongKey) {
 		why = hypha.ErrorMessage(err)
 	}
-	return hypha.WrapError(hypha.EUnavailable, fmt.Sprintf("cannot open grove %q's shared MCP token: %s; start the server with the server key it was sealed under, or replace the token with `hypha token rotate-mcp --grove %s`", groveID, why, groveID), err)
+	return hypha.WrapError(hypha.EUnavailable, fmt.Sprintf("cannot open grove %q's shared MCP token: %s; start the server with the server key it was sealed under, or, if that key is lost, replace the token with this server's key: `hypha token rotate-mcp --grove %s --accept-new-key`", groveID, why, groveID), err)
 }
 
 // mintShared mints a new shared token for the grove in tx, retiring the
@@ -158,6 +201,11 @@ func (c *Credentials) renewSharedTokens(ctx context.Context) error {
 			rec, _, err := getToken(ctx, tx, hypha.MCPTokenKey(grove, SharedDaemonID))
 			if err != nil || rec.ID != id {
 				return err // renewed or rotated elsewhere meanwhile
+			}
+			// Never replace a token sealed under another key: the
+			// servers holding that key renew it.
+			if err := c.canReplaceShared(ctx, tx, grove, false); err != nil {
+				return err
 			}
 			renewed, err = c.mintShared(ctx, tx, grove)
 			return err

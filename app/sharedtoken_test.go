@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -225,52 +227,183 @@ func TestCredentials_SharedTokenConcurrentFirstConnect(t *testing.T) {
 	})
 }
 
-func TestCredentials_SharedTokenWithoutUsableKey(t *testing.T) {
+// TestCredentials_ConnectWithoutServerKey: a server without a server key
+// cannot keep the shared token, so a client that names no daemon gets a
+// token of its machine, as before there was a shared token: it joins and
+// syncs, but cannot notice a rotation, which the first such connect logs,
+// once.
+func TestCredentials_ConnectWithoutServerKey(t *testing.T) {
 	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
 		ctx := context.Background()
-		// No key: a clear refusal, nothing written.
+		var logs bytes.Buffer
+		none := app.NewCredentials(db, app.CredentialsOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		first := legacyConnect(t, none, "g1", "laptop")
+		tok := first.Token
+		if first.Shared || first.DaemonID != "machine:laptop" || tok.Record.DaemonID != "machine:laptop" ||
+			tok.Record.TokenHash != app.TokenHash("g1", "machine:laptop", tok.Token) || tok.Record.TeamKeyID != "" {
+			t.Fatalf("legacy connect without a key = %+v, token %+v", first, tok.Record)
+		}
+		if p := mustAuth(t, none, tok.Token); p.GroveID != "g1" || p.DaemonID != "machine:laptop" {
+			t.Fatalf("principal = %+v", p)
+		}
+		if got := none.TokenHash(ctx, "g1", "machine:laptop"); got != tok.Record.TokenHash {
+			t.Fatalf("the machine token's hash = %q", got)
+		}
+		if got := none.SharedTokenHash(ctx, "g1"); got != "" {
+			t.Fatalf("a grove without a shared token has hash %q", got)
+		}
+		// Another machine gets a token of its own; the same machine again
+		// a fresh one, retiring its previous token.
+		other := legacyConnect(t, none, "g1", "desktop").Token
+		again := legacyConnect(t, none, "g1", "laptop").Token
+		mustAuth(t, none, other.Token)
+		mustAuth(t, none, again.Token)
+		_, err := none.Authenticate(ctx, tok.Token)
+		wantCode(t, err, hypha.EUnauthorized)
+		if nodes, err := db.ListNodes(ctx, "g1"); err != nil || len(nodes) != 2 {
+			t.Fatalf("nodes = %+v, %v", nodes, err)
+		}
+		if n := strings.Count(logs.String(), "cannot notice a token rotation until a server key is configured"); n != 1 {
+			t.Fatalf("the warning was logged %d times, want once:\n%s", n, logs.String())
+		}
+		// With a key, the same clients get the shared token.
+		keyed := app.NewCredentials(db, app.CredentialsOptions{ServerKey: newKey(t)})
+		if res := legacyConnect(t, keyed, "g1", "laptop"); !res.Shared || res.DaemonID != app.SharedDaemonID {
+			t.Fatalf("with a key: %+v", res)
+		}
+	})
+}
+
+// TestCredentials_RotationThatCannotMintSharedToken: legacy clients notice
+// a changed fingerprint but never a missing one, so a rotation that could
+// not mint the grove's new shared token revokes nothing.
+func TestCredentials_RotationThatCannotMintSharedToken(t *testing.T) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, _ *testclock.Clock) {
+		ctx := context.Background()
 		none := app.NewCredentials(db, app.CredentialsOptions{})
-		_, err := none.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "laptop"})
-		wantCode(t, err, hypha.EUnavailable)
-		if msg := hypha.ErrorMessage(err); !strings.Contains(msg, "server key") || !strings.Contains(msg, "HYPHA_SERVER_KEY") {
-			t.Fatalf("message %q does not say what to set", msg)
-		}
-		if nodes, _ := db.ListNodes(ctx, "g1"); len(nodes) != 0 {
-			t.Fatalf("a refused connect registered %+v", nodes)
-		}
-		// Daemons that name themselves are unaffected.
-		if _, err := none.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "m", DaemonID: "gd-1"}); err != nil {
+		// A grove that never had a shared token, without a key: its
+		// daemon and machine tokens are revoked, and it gets none.
+		daemon, err := none.Connect(ctx, app.ConnectRequest{GroveID: "g0", MachineID: "m", DaemonID: "gd-1"})
+		if err != nil {
 			t.Fatal(err)
 		}
+		machine := legacyConnect(t, none, "g0", "laptop").Token
+		_, err = none.RotateGroveTokensWith(ctx, "g0", app.RotateOptions{RequireShared: true})
+		wantCode(t, err, hypha.EUnavailable)
+		if msg := hypha.ErrorMessage(err); !strings.Contains(msg, "none was revoked") || !strings.Contains(msg, "HYPHA_SERVER_KEY") || !strings.Contains(msg, "--server-key-file") {
+			t.Fatalf("message %q does not say nothing was revoked and how to give the key", msg)
+		}
+		mustAuth(t, none, daemon.Token.Token)
+		r, err := none.RotateGroveTokens(ctx, "g0")
+		if err != nil || r.Shared != nil || r.Revoked != 2 || hypha.ErrorCode(r.SharedErr) != hypha.EUnavailable ||
+			!strings.Contains(hypha.ErrorMessage(r.SharedErr), "has no shared MCP token") {
+			t.Fatalf("rotation of a grove without a shared token, without a key = %+v, %v", r, err)
+		}
+		for _, old := range []string{daemon.Token.Token, machine.Token} {
+			_, err := none.Authenticate(ctx, old)
+			wantCode(t, err, hypha.EUnauthorized)
+		}
 
-		// The token was sealed under another key (a restored backup, a
-		// server started with the wrong key file).
-		first := app.NewCredentials(db, app.CredentialsOptions{ServerKey: newKey(t)})
-		tok := legacyConnect(t, first, "g1", "laptop").Token
+		// A grove with a shared token, rotated without a key: refused, and
+		// every token still works.
+		key := newKey(t)
+		keyed := app.NewCredentials(db, app.CredentialsOptions{ServerKey: key})
+		shared := legacyConnect(t, keyed, "g1", "laptop").Token
+		own, err := keyed.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "m", DaemonID: "gd-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unchanged := func(t *testing.T) {
+			t.Helper()
+			mustAuth(t, keyed, shared.Token)
+			mustAuth(t, keyed, own.Token.Token)
+			if got := keyed.SharedTokenHash(ctx, "g1"); got != shared.Record.TokenHash {
+				t.Fatalf("the shared token's hash is %q, want %q", got, shared.Record.TokenHash)
+			}
+			if got := legacyConnect(t, keyed, "g1", "desktop").Token; got.Token != shared.Token {
+				t.Fatal("the shared token was replaced")
+			}
+		}
+		for _, opts := range []app.RotateOptions{{}, {AcceptNewKey: true}, {RequireShared: true}} {
+			_, err = none.RotateGroveTokensWith(ctx, "g1", opts)
+			wantCode(t, err, hypha.EUnavailable)
+			if msg := hypha.ErrorMessage(err); !strings.Contains(msg, "none was revoked") || !strings.Contains(msg, "HYPHA_SERVER_KEY") || !strings.Contains(msg, "--server-key-file") {
+				t.Fatalf("message %q does not say nothing was revoked and how to give the key", msg)
+			}
+		}
+		unchanged(t)
+
+		// Under another key than the token's: refused as well, naming both
+		// keys and the way out when the old key is lost.
 		otherKey := newKey(t)
 		other := app.NewCredentials(db, app.CredentialsOptions{ServerKey: otherKey})
-		_, err = other.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "laptop"})
+		_, err = other.RotateGroveTokens(ctx, "g1")
 		wantCode(t, err, hypha.EUnavailable)
-		if msg := hypha.ErrorMessage(err); !strings.Contains(msg, otherKey.ID()) || !strings.Contains(msg, "rotate-mcp --grove g1") {
+		if msg := hypha.ErrorMessage(err); !strings.Contains(msg, key.ID()) || !strings.Contains(msg, otherKey.ID()) ||
+			!strings.Contains(msg, "none was revoked") || !strings.Contains(msg, "--accept-new-key") {
+			t.Fatalf("message %q names not both keys and the fix", msg)
+		}
+		unchanged(t)
+
+		// Under the token's key: rotated.
+		rot, err := keyed.RotateGroveTokens(ctx, "g1")
+		if err != nil || rot.Shared == nil || rot.Revoked != 2 {
+			t.Fatalf("rotation under the token's key = %+v, %v", rot, err)
+		}
+		// A revoked shared token leaves the grove without one: a rotation
+		// without a key may then go on.
+		if _, err := keyed.RevokeCredential(ctx, rot.Shared.Record.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := none.RotateGroveTokens(ctx, "g1"); err != nil || r.Shared != nil || r.SharedErr == nil {
+			t.Fatalf("rotation after the shared token was revoked = %+v, %v", r, err)
+		}
+	})
+}
+
+func TestCredentials_SharedTokenUnderAnotherKey(t *testing.T) {
+	eachCredEngine(t, func(t *testing.T, db *sqlstore.DB, clock *testclock.Clock) {
+		ctx := context.Background()
+		// The token was sealed under another key (a restored backup, a
+		// server started with the wrong key file).
+		opts := app.CredentialsOptions{MCPTokenTTL: 10 * time.Hour, ServerKey: newKey(t)}
+		first := app.NewCredentials(db, opts)
+		tok := legacyConnect(t, first, "g1", "laptop").Token
+		otherKey := newKey(t)
+		other := app.NewCredentials(db, app.CredentialsOptions{MCPTokenTTL: 10 * time.Hour, ServerKey: otherKey})
+		_, err := other.Connect(ctx, app.ConnectRequest{GroveID: "g1", MachineID: "laptop"})
+		wantCode(t, err, hypha.EUnavailable)
+		if msg := hypha.ErrorMessage(err); !strings.Contains(msg, otherKey.ID()) || !strings.Contains(msg, "rotate-mcp --grove g1 --accept-new-key") {
 			t.Fatalf("message %q names neither the key nor the fix", msg)
 		}
-		// The token itself still authenticates (by digest), and a rotation
-		// under the new key replaces it.
+		// The token itself still authenticates (by digest).
 		mustAuth(t, other, tok.Token)
-		rot, err := other.RotateGroveTokens(ctx, "g1")
-		if err != nil || rot.Shared == nil {
+
+		// A server under another key does not renew it either: the
+		// servers holding its key do.
+		clock.Advance(9*time.Hour + 30*time.Minute)
+		other.Start(ctx)
+		other.Stop()
+		if got := legacyConnect(t, first, "g1", "laptop").Token; got.Token != tok.Token {
+			t.Fatal("a server renewed a shared token sealed under another key")
+		}
+		first.Start(ctx)
+		first.Stop()
+		renewed := legacyConnect(t, first, "g1", "laptop").Token
+		if renewed.Token == tok.Token {
+			t.Fatal("the token's own key did not renew it")
+		}
+
+		// The way out when the old key is lost: a rotation that accepts
+		// the new key.
+		rot, err := other.RotateGroveTokensWith(ctx, "g1", app.RotateOptions{AcceptNewKey: true})
+		if err != nil || rot.Shared == nil || rot.Revoked != 1 {
 			t.Fatalf("rotate under the new key: %+v, %v", rot, err)
 		}
 		if got := legacyConnect(t, other, "g1", "laptop").Token; got.Token != rot.Shared.Token {
 			t.Fatal("after the rotation the new key's token is not handed out")
 		}
-
-		// A rotation without a key still revokes everything.
-		r, err := none.RotateGroveTokens(ctx, "g1")
-		if err != nil || r.Shared != nil || hypha.ErrorCode(r.SharedErr) != hypha.EUnavailable || r.Revoked != 1 {
-			t.Fatalf("rotation without a key = %+v, %v", r, err)
-		}
-		_, err = none.Authenticate(ctx, rot.Shared.Token)
+		_, err = other.Authenticate(ctx, renewed.Token)
 		wantCode(t, err, hypha.EUnauthorized)
 	})
 }

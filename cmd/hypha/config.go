@@ -31,7 +31,7 @@ type Config struct {
 	MCPTokenTTL       time.Duration `key:"mcp_token_ttl" env:"HYPHA_MCP_TOKEN_TTL" help:"lifetime of a grove MCP access token minted by /connect, and the default of named ones"`
 	// The server key: see serverkey.go. The key itself can only come from
 	// the environment (HYPHA_SERVER_KEY), never a flag or the file.
-	ServerKeyFile string `key:"server_key_file" env:"HYPHA_SERVER_KEY_FILE" help:"file holding the 32-byte server key that seals stored secrets (default: server.key beside the SQLite database, created on first start; required with PostgreSQL unless HYPHA_SERVER_KEY holds the key)"`
+	ServerKeyFile string `key:"server_key_file" env:"HYPHA_SERVER_KEY_FILE" help:"file holding the 32-byte server key that seals stored secrets (default with SQLite: the data directory's path + .key, beside it, e.g. ./hypha-data.key, created on first start; with PostgreSQL none unless given here or in HYPHA_SERVER_KEY)"`
 	// The cloud MCP server at /mcp: see serve.go.
 	MCPStateless      bool          `key:"mcp_stateless" env:"HYPHA_MCP_STATELESS" help:"serve /mcp without sessions: every request stands alone (set it when several servers share a load balancer without sticky sessions)"`
 	MCPSessionTimeout time.Duration `key:"mcp_session_timeout" env:"HYPHA_MCP_SESSION_TIMEOUT" help:"how long an idle /mcp session is kept"`

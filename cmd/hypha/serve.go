@@ -59,7 +59,7 @@ func (m *Main) serveStore(ctx context.Context, db *sqlstore.DB, engine string) e
 		return err
 	}
 	if key == nil {
-		log.Warn("no server key: clients that send no X-Daemon-ID get no MCP token from /connect, and no provider token can be stored; set server_key_file or HYPHA_SERVER_KEY (shared by every server on this database)")
+		log.Warn("no server key: clients that send no X-Daemon-ID (Myco's daemon) get an MCP token of their machine from /connect instead of the grove's shared token, and cannot notice a token rotation until a server key is configured; no provider token can be stored (POST /tokens/cf-api), and a grove's shared token cannot be rotated; set HYPHA_SERVER_KEY or server_key_file (the same key on every server of this database)")
 	} else {
 		log.Info("server key loaded", "key_id", key.ID())
 	}

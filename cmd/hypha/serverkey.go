@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -18,28 +19,48 @@ import (
 // the config file.
 const serverKeyEnv = "HYPHA_SERVER_KEY"
 
-// serverKeyName is the key file's name beside the SQLite database.
-const serverKeyName = "server.key"
+// serverKeySuffix makes the default key file's name: the data directory's
+// path and ".key", beside the directory rather than in it
+// (./hypha-data.key for ./hypha-data/hypha.db), so a copy of the data
+// directory (a backup, a volume) does not carry the key with the
+// ciphertext.
+const serverKeySuffix = ".key"
+
+// oldServerKeyName is where versions before made the key file: inside the
+// data directory. A start moves it to the default path.
+const oldServerKeyName = "server.key"
 
 // serverKeyPath is the key file the configuration names: server_key_file,
-// else server.key beside the SQLite file. It is "" for PostgreSQL without
-// server_key_file: several servers share that database, so a file made by
-// one would not be the others' key.
-func (m *Main) serverKeyPath() (string, error) {
+// else the default beside the SQLite data directory, in which case old is
+// where earlier versions kept it (see moveOldServerKey). path is "" for
+// PostgreSQL without server_key_file: several servers share that database,
+// so a file made by one would not be the others' key.
+func (m *Main) serverKeyPath() (path, old string, err error) {
 	if p := strings.TrimSpace(m.Config.ServerKeyFile); p != "" {
-		return p, nil
+		return p, "", nil
 	}
 	engine, target, err := parseDB(m.Config.DB)
 	if err != nil || engine != "sqlite" {
-		return "", err
+		return "", "", err
 	}
-	return filepath.Join(filepath.Dir(target), serverKeyName), nil
+	dir := filepath.Dir(target)
+	if b := filepath.Base(dir); b == "." || b == ".." {
+		// The data directory is the working directory or above it: name
+		// it, to put the key beside it.
+		if dir, err = filepath.Abs(dir); err != nil {
+			return "", "", fmt.Errorf("server key file: %w", err)
+		}
+	}
+	if filepath.Dir(dir) == dir {
+		return "", "", fmt.Errorf("the database %s is at the root of a file system, which has nothing beside it for the server key file: set server_key_file (or %s)", target, serverKeyEnv)
+	}
+	return dir + serverKeySuffix, filepath.Join(dir, oldServerKeyName), nil
 }
 
 // loadServerKey returns the server key: HYPHA_SERVER_KEY, else the key
 // file (see serverKeyPath), created on first use. It returns nil, nil when
 // none is configured (PostgreSQL without either): what needs the key then
-// fails with a message saying how to set one. The key is never logged;
+// fails or does without, saying how to set one. The key is never logged;
 // its id is.
 //
 // A missing key file is not created for a database that already holds
@@ -57,14 +78,19 @@ func (m *Main) loadServerKey(ctx context.Context, db *sqlstore.DB) (*seal.Key, e
 		}
 		return k, nil
 	}
-	path, err := m.serverKeyPath()
+	path, old, err := m.serverKeyPath()
 	if err != nil || path == "" {
 		return nil, err
+	}
+	if old != "" {
+		if path, err = m.moveOldServerKey(old, path); err != nil {
+			return nil, err
+		}
 	}
 	k, err := seal.LoadFile(path)
 	if !errors.Is(err, fs.ErrNotExist) {
 		if err != nil {
-			return nil, fmt.Errorf("%s", hypha.ErrorMessage(err))
+			return nil, fmt.Errorf("%s", keyFileError(err))
 		}
 		return k, nil
 	}
@@ -73,12 +99,61 @@ func (m *Main) loadServerKey(ctx context.Context, db *sqlstore.DB) (*seal.Key, e
 	}
 	k, created, err := seal.LoadOrCreateFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s", hypha.ErrorMessage(err))
+		return nil, fmt.Errorf("cannot create the server key file %s: %s; create it yourself (mode 0600), or set server_key_file or %s", path, keyFileError(err), serverKeyEnv)
 	}
 	if created {
-		m.Logger.Info("created the server key; back it up with the database (sealed values cannot be read without it)", "path", path, "key_id", k.ID())
+		m.Logger.Info("created the server key beside the data directory; back it up, apart from the database (sealed values cannot be read without it)", "path", path, "key_id", k.ID())
 	}
 	return k, nil
+}
+
+// moveOldServerKey moves the key file from old, inside the data directory
+// where versions before made it, to path beside the directory, when path
+// does not exist yet, and logs it (once: after the move old is gone). It
+// returns the key file to read: path, or old when it cannot be moved (to
+// another file system): the server still starts, and a warning says to
+// move it. When both exist it reads path and warns about old, unless they
+// hold the same key (a move cut short), in which case it removes old.
+func (m *Main) moveOldServerKey(old, path string) (string, error) {
+	if _, err := os.Lstat(old); errors.Is(err, fs.ErrNotExist) {
+		return path, nil
+	} else if err != nil {
+		return "", fmt.Errorf("server key file: %w", err)
+	}
+	k, err := seal.LoadFile(old)
+	if err != nil {
+		return "", fmt.Errorf("%s", keyFileError(err))
+	}
+	err = seal.MoveFile(old, path)
+	if errors.Is(err, fs.ErrExist) {
+		if cur, cerr := seal.LoadFile(path); cerr != nil || cur.ID() != k.ID() {
+			m.Logger.Warn("an old server key file is still inside the data directory, which a copy of the directory would carry; the server reads the one beside the directory: delete the old one once you have checked it is not needed",
+				"old", old, "old_key_id", k.ID(), "path", path)
+			return path, nil
+		}
+		if err := os.Remove(old); err != nil {
+			return "", fmt.Errorf("server key file: %w", err)
+		}
+		err = nil
+	}
+	if err != nil {
+		m.Logger.Warn("cannot move the server key file out of the data directory, so a copy of the directory carries the key; reading it where it is: move it yourself, or set server_key_file to where it is",
+			"path", old, "to", path, "err", err.Error(), "key_id", k.ID())
+		return old, nil
+	}
+	m.Logger.Warn("moved the server key file out of the data directory, so a copy of the directory no longer carries the key: back it up from its new place, apart from the database",
+		"from", old, "to", path, "key_id", k.ID())
+	return path, nil
+}
+
+// keyFileError is the text of a key file error: the message of a refusal
+// (a bad file), the error itself otherwise (the file system's, which
+// carries no secret).
+func keyFileError(err error) string {
+	if hypha.ErrorCode(err) == hypha.EInternal {
+		return err.Error()
+	}
+	return hypha.ErrorMessage(err)
 }
 
 // sealedKeyID returns the key id of one sealed value in the database, and

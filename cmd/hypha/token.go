@@ -160,7 +160,7 @@ again in the same grove replaces the previous token.`,
 	}
 
 	var rotGrove string
-	var showToken bool
+	var showToken, acceptNewKey bool
 	rotate := &cobra.Command{
 		Use:   "rotate-mcp",
 		Short: "Revoke every MCP token of a grove and replace its shared token; its daemons reconnect for new ones",
@@ -173,17 +173,24 @@ calls POST /connect for a new token of its own; clients that send no daemon id
 again with 'hypha token create-mcp'.
 
 The new shared token is not printed unless --show-token is given: daemons fetch
-it themselves. The shared token needs the server key (server_key_file or
-HYPHA_SERVER_KEY, as 'hypha serve' uses); without one the tokens are revoked
-and no shared token is minted.`,
-		Example: `  hypha token rotate-mcp --grove user_primary`,
-		Args:    cobra.NoArgs,
+it themselves. It is sealed under the server key, so this command needs the key
+the servers use: HYPHA_SERVER_KEY, or --server-key-file (server_key_file); with
+SQLite, the key file beside the data directory is found as 'hypha serve' finds
+it. Myco's clients notice a changed fingerprint but never a missing one, so
+the command refuses, revoking nothing, when the grove has a shared token and it
+has no key, or a key other than the one the token was sealed under (if that key
+is lost, --accept-new-key replaces the token with one sealed under this key). A
+grove without a shared token, rotated without a key, has its tokens revoked and
+gets no shared token.`,
+		Example: `  hypha token rotate-mcp --grove user_primary
+  HYPHA_SERVER_KEY=… hypha token rotate-mcp --db postgres://… --grove user_primary`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rotGrove == "" {
 				return &exitError{code: 2, msg: "rotate-mcp needs --grove"}
 			}
 			return m.withCredentials(cmd.Context(), true, func(c *app.Credentials) error {
-				r, err := c.RotateGroveTokens(cmd.Context(), rotGrove)
+				r, err := c.RotateGroveTokensWith(cmd.Context(), rotGrove, app.RotateOptions{AcceptNewKey: acceptNewKey})
 				if err != nil {
 					return err
 				}
@@ -203,6 +210,7 @@ and no shared token is minted.`,
 	}
 	rotate.Flags().StringVar(&rotGrove, "grove", "", "the grove whose tokens to revoke (required)")
 	rotate.Flags().BoolVar(&showToken, "show-token", false, "print the new shared token")
+	rotate.Flags().BoolVar(&acceptNewKey, "accept-new-key", false, "replace a shared token sealed under another server key (one that is lost) with one sealed under this key")
 	addConfigFlag(rotate.Flags(), "server_key_file")
 
 	cmd.AddCommand(createKey, createMCP, list, revoke, rotate)

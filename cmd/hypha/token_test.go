@@ -57,13 +57,15 @@ func TestCLI_TokenCommands(t *testing.T) {
 				}
 			}
 
-			// With SQLite the server key is created beside the database, so
-			// the grove gets a new shared token (not printed); PostgreSQL
-			// has no key here, and the tokens are revoked all the same.
+			// With SQLite the server key is created beside the data
+			// directory, so the grove gets a new shared token (not
+			// printed); PostgreSQL has no key here, and the grove, which
+			// has no shared token to lose, has its tokens revoked all the
+			// same.
 			code, out, _ = runCLI(t, nil, "token", "rotate-mcp", "--db", db, "--grove", "user_primary")
 			wantShared := "replaced the grove's shared token"
 			if engine == "postgres" {
-				wantShared = "no new shared token: this server has no server key"
+				wantShared = `no new shared token: grove "user_primary" has no shared MCP token`
 			}
 			if code != 0 || !strings.Contains(out, "revoked 1 MCP token(s) of grove user_primary") || !strings.Contains(out, wantShared) || mcpTokenRE.MatchString(out) {
 				t.Fatalf("rotate-mcp: exit %d\n%s", code, out)

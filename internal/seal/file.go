@@ -14,9 +14,10 @@ import (
 // maxKeyFile bounds what LoadFile reads: a key file is one short line.
 const maxKeyFile = 4096
 
-// LoadFile reads the key file at path. It refuses a file that other users
-// may read or write, since the key protects everything sealed, and a file
-// whose content is not a key. A missing file wraps fs.ErrNotExist.
+// LoadFile reads the key file at path. It refuses a file that anyone but
+// its owner may read or write (mode 0600 or 0400 are right), since the key
+// protects everything sealed, and a file whose content is not a key. A
+// missing file wraps fs.ErrNotExist.
 func LoadFile(path string) (*Key, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -26,8 +27,8 @@ func LoadFile(path string) (*Key, error) {
 		return nil, hypha.Errorf(hypha.EInvalid, "server key file %s is not a regular file", path)
 	}
 	// Windows reports no Unix permissions; its ACLs are the operator's.
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o007 != 0 {
-		return nil, hypha.Errorf(hypha.EInvalid, "server key file %s is accessible to every user (mode %04o): run `chmod 600 %s` (it protects every sealed secret)", path, st.Mode().Perm(), path)
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		return nil, hypha.Errorf(hypha.EInvalid, "server key file %s is open to other users than its owner (mode %04o): run `chmod 600 %s` (only its owner may read it: it protects every sealed secret)", path, st.Mode().Perm(), path)
 	}
 	if st.Size() > maxKeyFile {
 		return nil, hypha.Errorf(hypha.EInvalid, "server key file %s is %d bytes: a key file holds one line, 32 bytes in base64 or hex", path, st.Size())
@@ -98,4 +99,27 @@ func LoadOrCreateFile(path string) (k *Key, created bool, err error) {
 		return k, false, err
 	}
 	return k, err == nil, err
+}
+
+// MoveFile moves the key file at from to to, which must not exist: it is
+// linked into place, so an existing file is never replaced (the error then
+// wraps fs.ErrExist), and the old name removed. A move across file systems
+// fails; the caller says how to move the file by hand.
+func MoveFile(from, to string) error {
+	if err := os.Link(from, to); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("server key file %s: %w", to, fs.ErrExist)
+		}
+		return fmt.Errorf("move server key file: %w", err)
+	}
+	if err := os.Remove(from); err != nil {
+		return fmt.Errorf("move server key file: remove %s: %w", from, err)
+	}
+	for _, dir := range []string{filepath.Dir(to), filepath.Dir(from)} {
+		if d, err := os.Open(dir); err == nil {
+			_ = d.Sync() // make the new name and the removal durable
+			d.Close()
+		}
+	}
+	return nil
 }

@@ -196,6 +196,41 @@ func TestKeyFile(t *testing.T) {
 			}
 		}
 	})
+	t.Run("move", func(t *testing.T) {
+		d := t.TempDir()
+		from, to := filepath.Join(d, "data", "server.key"), filepath.Join(d, "data.key")
+		if err := os.Mkdir(filepath.Dir(from), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		k, err := seal.CreateFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := seal.MoveFile(from, to); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(from); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the old key file is still there: %v", err)
+		}
+		moved, err := seal.LoadFile(to)
+		if err != nil || moved.ID() != k.ID() {
+			t.Fatalf("moved key = %v, %v; want %s", moved, err, k.ID())
+		}
+		// Never over an existing file.
+		other, err := seal.CreateFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := seal.MoveFile(from, to); !errors.Is(err, fs.ErrExist) {
+			t.Fatalf("MoveFile over an existing key: %v", err)
+		}
+		if kept, _ := seal.LoadFile(to); kept.ID() != k.ID() {
+			t.Fatal("MoveFile replaced an existing key file")
+		}
+		if still, _ := seal.LoadFile(from); still.ID() != other.ID() {
+			t.Fatal("a refused MoveFile removed its source")
+		}
+	})
 	t.Run("refusals", func(t *testing.T) {
 		d := t.TempDir()
 		write := func(name, content string, mode os.FileMode) string {
@@ -227,9 +262,15 @@ func TestKeyFile(t *testing.T) {
 			if !strings.Contains(err.Error(), "chmod 600") {
 				t.Errorf("world-readable key: %v; want the fix", err)
 			}
-			// Group access is the operator's choice (a service group).
-			if _, err := seal.LoadFile(write("group.key", good, 0o640)); err != nil {
-				t.Errorf("a group-readable key file: %v", err)
+			// Only the owner may have access: not its group either.
+			_, err = seal.LoadFile(write("group.key", good, 0o640))
+			if hypha.ErrorCode(err) != hypha.EInvalid || !strings.Contains(err.Error(), "chmod 600") || !strings.Contains(err.Error(), "0640") {
+				t.Errorf("a group-readable key file: %v; want refused with the fix", err)
+			}
+			for _, mode := range []os.FileMode{0o600, 0o400} {
+				if _, err := seal.LoadFile(write(fmt.Sprintf("owner%o.key", mode), good, mode)); err != nil {
+					t.Errorf("a key file of mode %04o: %v", mode, err)
+				}
 			}
 		}
 	})
