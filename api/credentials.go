@@ -125,22 +125,18 @@ func baseURL(r *http.Request) string {
 // daemons' /health hash changes so they reconnect.
 func (s *Server) handleRotateMCP(w http.ResponseWriter, r *http.Request) {
 	grove := groveOf(r)
-	rot, err := s.Credentials.RotateGroveTokens(r.Context(), grove)
+	// The answer must carry the new shared token (Myco clients store what
+	// they get), so a rotation that cannot mint one is refused before
+	// anything is revoked.
+	rot, err := s.Credentials.RotateGroveTokensWith(r.Context(), grove, app.RotateOptions{RequireShared: true})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := wire.RotateMCPResponse{Rotated: rot.Revoked, GroveID: grove,
-		Message: "revoked " + strconv.Itoa(rot.Revoked) + " MCP token(s) of grove " + grove + "; each daemon gets a new one of its own from POST /connect"}
-	if rot.Shared != nil {
-		out.Token = rot.Shared.Token
-		out.Message += "; token is the grove's new shared token"
-	} else {
-		// The revocation happened; only the shared token (for clients that
-		// name no daemon) could not be minted, and the message says why.
-		out.Message += "; no shared token: " + hypha.ErrorMessage(rot.SharedErr)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, wire.RotateMCPResponse{
+		Token: rot.Shared.Token, Rotated: rot.Revoked, GroveID: grove,
+		Message: "revoked " + strconv.Itoa(rot.Revoked) + " MCP token(s) of grove " + grove + "; token is the grove's new shared token, and each daemon gets a new one of its own from POST /connect",
+	})
 }
 
 func rfc3339(epoch int64) *string {

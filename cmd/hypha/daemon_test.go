@@ -173,6 +173,9 @@ func TestDaemonE2E_SyncOutageRotationIsolation(t *testing.T) {
 		t.Skip("builds and runs server and daemon processes")
 	}
 	t.Setenv("HYPHA_CONNECT_INTERVAL", "1s") // the server's /connect window, inherited by the child
+	// The server key, as a PostgreSQL deployment gives it (a rotation
+	// through /mcp/rotate mints the grove's shared token under it).
+	t.Setenv("HYPHA_SERVER_KEY", strings.Repeat("5e", 32))
 	for _, engine := range testdb.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			ctx := context.Background()
