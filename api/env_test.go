@@ -23,7 +23,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/hyphateam/hypha/internal/testclock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +31,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hyphateam/hypha/internal/testclock"
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/api"

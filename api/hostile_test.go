@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/hyphateam/hypha"
+	"github.com/hyphateam/hypha/api"
 )
 
 // TestHostile_PathAndQueryBytes: a NUL or invalid UTF-8 in a path or a
@@ -67,4 +69,29 @@ func TestHostile_BodyKeyBytes(t *testing.T) {
 			wantError(t, status, body, http.StatusBadRequest, hypha.EInvalid)
 		}
 	})
+}
+
+// TestServer_ShutdownBeforeServe: a Shutdown that comes before Serve (a
+// stop signal right at start) makes Serve return at once instead of
+// serving forever.
+func TestServer_ShutdownBeforeServe(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	srv := &api.Server{Store: e.DB, Schema: e.Server.Schema, Auth: e.Creds, Credentials: e.Creds, Logger: e.Server.Logger}
+	if err := srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after Shutdown = %v", err)
+		}
+	case <-t.Context().Done():
+		t.Fatal("Serve after Shutdown did not return")
+	}
 }

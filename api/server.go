@@ -15,7 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/hyphateam/hypha"
@@ -57,11 +57,11 @@ type Server struct {
 	MaxBodyBytes          int64
 
 	http      *http.Server
+	httpOnce  sync.Once
 	router    *httpjson.Router // the last Handler's, for Routes
-	serving   atomic.Bool
-	mcpLimit  *keyedLimiter // per grove, with a credential
-	anonLimit *keyedLimiter // per grove, anonymous tier
-	anonAll   *keyedLimiter // every anonymous request, before its grove is looked up
+	mcpLimit  *keyedLimiter    // per grove, with a credential
+	anonLimit *keyedLimiter    // per grove, anonymous tier
+	anonAll   *keyedLimiter    // every anonymous request, before its grove is looked up
 }
 
 // Handler returns the server's routes wrapped in its middleware.
@@ -109,16 +109,11 @@ func (s *Server) Routes() []string {
 	return s.router.Patterns()
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown (at once when Shutdown
+// came first).
 func (s *Server) Serve(ln net.Listener) error {
-	s.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
-	}
-	s.serving.Store(true)
-	err := s.http.Serve(ln)
+	srv := s.httpServer()
+	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -126,12 +121,23 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends.
+// until ctx ends. Called before Serve, it makes Serve return at once.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.http == nil {
-		return nil
-	}
-	return s.http.Shutdown(ctx)
+	return s.httpServer().Shutdown(ctx)
+}
+
+// httpServer builds the one http.Server, whichever of Serve and Shutdown
+// comes first.
+func (s *Server) httpServer() *http.Server {
+	s.httpOnce.Do(func() {
+		s.http = &http.Server{
+			Handler:           s.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		}
+	})
+	return s.http
 }
 
 // writeError answers err (see the package function).

@@ -2,11 +2,12 @@ package app_test
 
 import (
 	"context"
-	"github.com/hyphateam/hypha/internal/testclock"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hyphateam/hypha/internal/testclock"
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/app"

@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"github.com/hyphateam/hypha/internal/testclock"
 	"math"
 	"strings"
 	"sync"
@@ -11,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyphateam/hypha/internal/testclock"
+
+	"go.uber.org/goleak"
+
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/internal/testdb"
 	"github.com/hyphateam/hypha/search"
-	"go.uber.org/goleak"
 )
 
 // flakyEmbedder is a fake of an outside embedding provider: it fails its

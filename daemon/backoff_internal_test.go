@@ -1,10 +1,11 @@
 package daemon
 
 import (
-	"github.com/hyphateam/hypha/wire"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hyphateam/hypha/wire"
 )
 
 func TestBackoff_GrowsCapsAndJitters(t *testing.T) {

@@ -8,9 +8,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/hyphateam/hypha/internal/testclock"
 	"testing"
 	"time"
+
+	"github.com/hyphateam/hypha/internal/testclock"
 
 	"github.com/hyphateam/hypha"
 )
