@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/hyphateam/hypha"
 )
@@ -114,6 +116,36 @@ func testRecordBatches(t *testing.T, open OpenFunc) {
 }
 
 func testTransactions(t *testing.T, open OpenFunc) {
+	t.Run("RollbackOnPanic", func(t *testing.T) {
+		// A panic inside InTx rolls back and releases the writer: the
+		// next transaction (on SQLite, the same single connection) runs
+		// at once and sees nothing of the panicking one.
+		s, _ := setup(t, open)
+		r := record(t, "spores", "g", "m", "sp-panic", map[string]any{"content": "never"})
+		func() {
+			defer func() {
+				if v := recover(); v == nil {
+					t.Fatal("the panic did not come through InTx")
+				}
+			}()
+			_ = s.InTx(t.Context(), func(tx hypha.Queries) error {
+				if _, err := tx.UpsertRecords(t.Context(), []*hypha.Record{r}); err != nil {
+					return err
+				}
+				panic("boom")
+			})
+		}()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.InTx(ctx, func(tx hypha.Queries) error {
+			return tx.PutTeamConfig(ctx, map[string]string{"after_panic": "1"})
+		}); err != nil {
+			t.Fatalf("a transaction after a panic: %v", err)
+		}
+		if _, err := s.FindRecord(t.Context(), r.Key()); hypha.ErrorCode(err) != hypha.ENotFound {
+			t.Fatalf("the panicking transaction's write = %v, want it rolled back", err)
+		}
+	})
 	t.Run("RollbackOnError", func(t *testing.T) {
 		s, _ := setup(t, open)
 		boom := errors.New("boom")

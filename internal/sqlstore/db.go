@@ -179,10 +179,19 @@ func (db *DB) InTx(ctx context.Context, fn func(hypha.Queries) error) error {
 	if err != nil {
 		return db.wrap(err, "begin transaction")
 	}
+	committed := false
+	defer func() {
+		// A panic in fn must not keep the transaction (on SQLite the one
+		// writer connection) open until ctx ends: roll back, then let the
+		// panic go on.
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
 	if err := fn(&queries{db: db, q: tx}); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
+	committed = true
 	if err := tx.Commit(); err != nil {
 		return db.wrap(err, "commit")
 	}
