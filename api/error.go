@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/hyphateam/hypha"
-	"github.com/hyphateam/hypha/app"
 	"github.com/hyphateam/hypha/internal/httpjson"
 	"github.com/hyphateam/hypha/wire"
 )
@@ -23,10 +22,6 @@ const maxErrorMessage = 2048
 // gives it. Internal errors are logged here, once, and their details never
 // reach the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	var pe *app.ProtocolError
-	if errors.As(err, &pe) {
-		err = hypha.Errorf(pe.Code, "%s", pe.Message)
-	}
 	code := hypha.ErrorCode(err)
 	status := wire.StatusOf(code)
 	msg := hypha.ErrorMessage(err)

@@ -68,21 +68,14 @@ type EnqueueResult struct {
 	owners map[string]string // project owners seen by one transaction
 }
 
-// ProtocolError is a client outside the protocol window (409).
-type ProtocolError struct {
-	Client  int
-	Code    string // hypha.EProtocolUnsupported or "protocol_too_old_for_embed"
-	Message string
-}
-
-func (e *ProtocolError) Error() string { return e.Message }
-
-// CheckProtocol refuses a client version outside the server's window.
+// CheckProtocol refuses a client version outside the server's window with
+// protocol_version_unsupported (409; the HTTP layer adds the window to the
+// answer, as the worker's typed 409).
 func CheckProtocol(v int) error {
 	if v < hypha.MinSyncProtocolVersion || v > hypha.SyncProtocolVersion {
-		return &ProtocolError{Client: v, Code: hypha.EProtocolUnsupported, Message: fmt.Sprintf(
+		return hypha.Errorf(hypha.EProtocolUnsupported,
 			"Client protocol v%d is outside the server's supported window [%d, %d]. Update the Myco daemon on this machine (or upgrade the Hypha server).",
-			v, hypha.MinSyncProtocolVersion, hypha.SyncProtocolVersion)}
+			v, hypha.MinSyncProtocolVersion, hypha.SyncProtocolVersion)
 	}
 	return nil
 }
@@ -105,8 +98,8 @@ func (s *Sync) Enqueue(ctx context.Context, grove string, req *EnqueueRequest) (
 		if err := json.Unmarshal(raw, &w); err == nil {
 			parsed[i] = &w
 			if w.Operation == "embed" && req.Protocol < 2 {
-				return nil, &ProtocolError{Client: req.Protocol, Code: "protocol_too_old_for_embed", Message: fmt.Sprintf(
-					"Client protocol v%d cannot use the 'embed' SyncRecord operation (added in v2). Update the Myco daemon on this machine.", req.Protocol)}
+				return nil, hypha.Errorf(hypha.EProtocolTooOldEmbed,
+					"Client protocol v%d cannot use the 'embed' SyncRecord operation (added in v2). Update the Myco daemon on this machine.", req.Protocol)
 			}
 		}
 	}

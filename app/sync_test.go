@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -131,14 +130,12 @@ func TestSync_ProtocolWindow(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, s *app.Sync, db hypha.Store) {
 		for _, v := range []int{0, 4, -1} {
 			_, err := s.Enqueue(context.Background(), "g1", &app.EnqueueRequest{Protocol: v, Records: []json.RawMessage{spore("s1", "c")}})
-			var pe *app.ProtocolError
-			if !errors.As(err, &pe) || pe.Code != hypha.EProtocolUnsupported {
+			if hypha.ErrorCode(err) != hypha.EProtocolUnsupported {
 				t.Errorf("protocol %d: err = %v", v, err)
 			}
 		}
 		_, err := s.Enqueue(context.Background(), "g1", &app.EnqueueRequest{Protocol: 1, Records: []json.RawMessage{rec("spores", "embed", "s1", "m1", map[string]any{})}})
-		var pe *app.ProtocolError
-		if !errors.As(err, &pe) || pe.Code != "protocol_too_old_for_embed" {
+		if hypha.ErrorCode(err) != hypha.EProtocolTooOldEmbed {
 			t.Fatalf("embed at v1: err = %v", err)
 		}
 		_, err = s.Enqueue(context.Background(), "g1", &app.EnqueueRequest{Protocol: 3, Records: make([]json.RawMessage, app.DefaultMaxRecords+1)})
