@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -53,6 +54,35 @@ func TestProviderToken(t *testing.T) {
 		}
 		if strings.Contains(e.logText(), secret) {
 			t.Fatal("the provider token was logged")
+		}
+	})
+}
+
+// TestSearch_ProviderErrorTextStaysInTheLog: when the embeddings provider
+// refuses a query, the client gets a 503 saying what to do, never the
+// provider's own text.
+func TestSearch_ProviderErrorTextStaysInTheLog(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
+		const leak = "provider-internal-detail-7f3a"
+		provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":{"message":"`+leak+`"}}`, http.StatusBadRequest)
+		}))
+		t.Cleanup(provider.Close)
+		e := newEnv(t, engine, withSearch, func(e *env) {
+			emb, err := search.NewOpenAIEmbedder(search.OpenAIOptions{URL: provider.URL, Model: "m", Dims: 384, MaxAttempts: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Server.Search.Embedder = emb
+			e.Server.Search.Logger = e.Server.Logger
+		})
+		e.index()
+		status, _, raw := e.doRaw("GET", "/search?mode=semantic&q=rsync", e.auth(), nil)
+		if status != http.StatusServiceUnavailable || strings.Contains(string(raw), leak) {
+			t.Fatalf("semantic search with a failing provider = %d %s", status, raw)
+		}
+		if !strings.Contains(e.logText(), leak) {
+			t.Error("the provider's error is not in the server log")
 		}
 	})
 }

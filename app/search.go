@@ -160,7 +160,13 @@ func (s *Search) semantic(ctx context.Context, q hypha.SearchQuery, k int, f hyp
 	}
 	vec, err := s.Embedder.Embed(ctx, search.TruncateForEmbedding(q.Text))
 	if err != nil {
-		return nil, &hypha.Error{Code: hypha.EUnavailable, Message: "embedding the query failed: " + err.Error(), RetryAfter: 5}
+		// The provider's own text (its error bodies, hosts, model names)
+		// stays in the server log; the client learns what to do.
+		if s.Logger != nil {
+			s.Logger.Warn("embedding a search query failed", "err", err)
+		}
+		return nil, &hypha.Error{Code: hypha.EUnavailable, Message: "the embedding provider could not embed the query; retry later or search with mode=keyword (details in the server log)",
+			Err: err, RetryAfter: 5}
 	}
 	return idx.Search(ctx, vec, k, f)
 }
