@@ -372,8 +372,10 @@ func (s *Search) groveReleaseStates(ctx context.Context, grove string, keys []hy
 	}
 	rows, err := s.Store.ListRecords(ctx, hypha.RecordFilter{Table: releaseStateTable, GroveID: grove,
 		In: []hypha.ColumnIn{{Column: "namespace", Values: tables}, {Column: "record_id", Values: ids}},
-		// The latest check wins when a record has several rows.
-		OrderBy: []hypha.OrderBy{{Column: "checked_at"}}, Limit: 1000})
+		// Newest check first, so when more rows match than the limit the
+		// oldest are the ones left out, and the first row of a record is
+		// its latest check, the one that wins.
+		OrderBy: []hypha.OrderBy{{Column: "checked_at", Desc: true}, {Column: "id", Desc: true}}, Limit: 1000})
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +384,9 @@ func (s *Search) groveReleaseStates(ctx context.Context, grove string, keys []hy
 		ns, _ := row.Value("namespace").(string)
 		rid, _ := row.Value("record_id").(string)
 		if k, ok := want[ns+"\x00"+rid+"\x00"+row.MachineID]; ok {
-			out[recordKeyString(k)] = RecordJSON(row)
+			if ks := recordKeyString(k); out[ks] == nil {
+				out[ks] = RecordJSON(row)
+			}
 		}
 	}
 	return out, nil
