@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 
 	"github.com/hyphateam/hypha"
@@ -30,11 +29,10 @@ type Sync struct {
 	MaxRecordBytes int
 	TxRows         int
 
-	groves   sync.Map // grove id → struct{}: groves known to exist
-	projects sync.Map // project id → owning grove id (ownership never changes)
-	synced   sync.Map // project id → last_sync_at written (epoch seconds)
-	touchMu  sync.Mutex
-	touched  map[[2]string]int64
+	groves   memo[string, struct{}] // groves known to exist
+	projects memo[string, string]   // project id → owning grove id (ownership never changes)
+	synced   memo[string, int64]    // project id → last_sync_at written (epoch seconds)
+	touched  memo[[2]string, int64] // (grove, machine) → last_seen written
 	stats    statsRefresher
 	inflight atomic.Int64
 }
@@ -65,7 +63,8 @@ type EnqueueResult struct {
 	Deleted   int // deletes that removed a row
 	Embeds    int // embed jobs queued
 
-	owners map[string]string // project owners seen by one transaction
+	owners  map[string]string // project owners seen by one transaction
+	touched []string          // projects whose last_sync_at it wrote
 }
 
 // CheckProtocol refuses a client version outside the server's window with
@@ -157,7 +156,7 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 		owners, unknown := map[string]string{}, []string(nil)
 		for _, p := range pids {
 			if g, ok := s.projects.Load(p); ok {
-				owners[p] = g.(string)
+				owners[p] = g
 			} else {
 				unknown = append(unknown, p)
 			}
@@ -252,6 +251,7 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 			if err := tx.TouchProjects(ctx, grove, stale, now); err != nil {
 				return err
 			}
+			chunk.touched = stale
 		}
 		chunk.owners = owners
 		return nil
@@ -263,6 +263,7 @@ func (s *Sync) apply(ctx context.Context, grove string, items []item, res *Enque
 	for p, g := range chunk.owners {
 		s.projects.Store(p, g)
 	}
+	s.markSynced(chunk.touched, now)
 	if chunk.Written > 0 {
 		s.stats.note(s.Store, s.Logger, writtenPerTable(items))
 	}
@@ -295,16 +296,10 @@ func (s *Sync) touchNode(ctx context.Context, grove, machine string) {
 	}
 	now := s.Store.Now().Unix()
 	k := [2]string{grove, machine}
-	s.touchMu.Lock()
-	if s.touched == nil {
-		s.touched = map[[2]string]int64{}
-	}
-	if last, ok := s.touched[k]; ok && now-last < nodeTouchInterval {
-		s.touchMu.Unlock()
+	if last, ok := s.touched.Load(k); ok && now-last < nodeTouchInterval {
 		return
 	}
-	s.touched[k] = now
-	s.touchMu.Unlock()
+	s.touched.Store(k, now)
 	if err := s.Store.TouchNode(ctx, grove, machine, now); err != nil && s.Logger != nil {
 		s.Logger.Warn("could not update node last_seen", "grove", grove, "machine_id", machine, "err", err)
 	}
@@ -329,17 +324,26 @@ func (s *Sync) maxRecordBytes() int {
 const projectTouchInterval = 10
 
 // staleProjects returns the projects whose last_sync_at is older than
-// projectTouchInterval seconds, and marks them as touched now.
+// projectTouchInterval seconds. They are remembered as touched only once
+// the transaction that touches them commits (markSynced): a rollback must
+// not hold back last_sync_at.
 func (s *Sync) staleProjects(pids []string, now int64) []string {
 	var out []string
 	for _, p := range pids {
-		if last, ok := s.synced.Load(p); ok && now-last.(int64) < projectTouchInterval {
+		if last, ok := s.synced.Load(p); ok && now-last < projectTouchInterval {
 			continue
 		}
-		s.synced.Store(p, now)
 		out = append(out, p)
 	}
 	return out
+}
+
+// markSynced remembers that the projects' last_sync_at is now, after the
+// commit that wrote it.
+func (s *Sync) markSynced(pids []string, now int64) {
+	for _, p := range pids {
+		s.synced.Store(p, now)
+	}
 }
 
 // writtenPerTable counts the upserts of a chunk per table.
