@@ -60,6 +60,12 @@ type Daemon struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// reloadMu makes Reload run one at a time: the control socket, the
+	// grove watcher and a request for a grove not yet open all call it,
+	// and each grove must be opened, and its loops started, once.
+	reloadMu  sync.Mutex
+	openStore func(ctx context.Context, path, machineID string) (*Store, error)
+
 	mu     sync.Mutex
 	groves map[string]*grove
 
@@ -94,7 +100,7 @@ func New(opts Options) *Daemon {
 		tr.MaxIdleConnsPerHost = 8
 		hc = &http.Client{Transport: tr}
 	}
-	return &Daemon{opts: opts, log: opts.Logger, http: hc, groves: map[string]*grove{}, stopReq: make(chan struct{})}
+	return &Daemon{opts: opts, log: opts.Logger, http: hc, openStore: OpenStore, groves: map[string]*grove{}, stopReq: make(chan struct{})}
 }
 
 // maxSocketPath is the longest Unix socket path every platform accepts
@@ -168,8 +174,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 }
 
 // Reload opens groves installed since the last look and re-reads the
-// settings, Team Key and token of the others.
+// settings, Team Key and token of the others. Reloads run one at a time,
+// so a grove is opened once and has one flusher and one watcher.
 func (d *Daemon) Reload(ctx context.Context) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	ids, err := ListGroves(d.opts.Home)
 	if err != nil && !IsNoGroves(err) {
 		return err
@@ -184,7 +193,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 			}
 			continue
 		}
-		st, err := OpenStore(ctx, filepath.Join(d.opts.Home.GroveDir(id), storeFile), d.id.MachineID)
+		st, err := d.openStore(ctx, filepath.Join(d.opts.Home.GroveDir(id), storeFile), d.id.MachineID)
 		if err != nil {
 			d.log.Error("cannot open a grove's local store; skipping it", "grove", id, "err", err)
 			continue
@@ -201,6 +210,13 @@ func (d *Daemon) Reload(ctx context.Context) error {
 			d.mu.Unlock()
 			st.Close()
 			return nil
+		}
+		if d.groves[id] != nil {
+			// Only Reload installs, under reloadMu, so this does not
+			// happen; if it ever does, the grove already runs: keep it.
+			d.mu.Unlock()
+			st.Close()
+			continue
 		}
 		d.groves[id] = g
 		d.wg.Add(2)

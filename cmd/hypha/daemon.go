@@ -60,12 +60,14 @@ func (m *Main) daemonRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ctx, stop := m.drainOnSignal(cmd.Context())
+			defer stop()
 			d := daemon.New(m.daemonOptions(home))
-			if err := d.Start(cmd.Context()); err != nil {
+			if err := d.Start(ctx); err != nil {
 				return teamSyncError(err)
 			}
 			select {
-			case <-cmd.Context().Done():
+			case <-ctx.Done():
 				m.Logger.Info("signal received: stopping")
 			case <-d.StopRequested():
 				m.Logger.Info("stop requested over the control socket")

@@ -32,7 +32,11 @@ Retry-After, and the server picks up the migrated schema without a restart.
 The first signal (Ctrl-C, SIGTERM) drains in-flight requests; a second one exits
 at once.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return m.serve(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := m.drainOnSignal(cmd.Context())
+			defer stop()
+			return m.serve(ctx)
+		},
 	}
 	for _, k := range []string{"db", "listen", "migrate", "sqlite_synchronous", "shutdown_timeout", "schema_check_interval", "mcp_token_ttl", "server_key_file", "connect_interval", "connect_limit", "mcp_stateless", "mcp_session_timeout", "mcp_allowed_hosts", "mcp_max_sessions", "mcp_rate_limit", "mcp_anonymous_rate_limit",
 		"embedder", "embedding_url", "embedding_model", "embedding_dimensions", "embedding_api_key_env", "embedding_api_key_file",
