@@ -282,12 +282,12 @@ func newTool[In, Out any](s *Server, def *mcp.Tool, h func(context.Context, *sco
 }
 
 // decodeArgs reads a call's arguments into In as the SDK's typed tools
-// do: absent or null arguments are {} (null crashed the SDK's typed path:
-// it applied defaults to a nil map); the schema's defaults fill absent
-// properties; the result must validate against the input schema (types,
-// limits, enums, no unknown properties); then it is decoded into In. The
-// arguments are a small object, so this costs microseconds. A refusal is
-// "invalid", with the SDK's wording.
+// do: absent or null arguments are {} (null crashes the SDK's typed path:
+// it applies defaults to a nil map; TestSDKNullArguments notices a fix);
+// the schema's defaults fill absent properties; the result must validate
+// against the input schema (types, limits, enums, no unknown properties);
+// then it is decoded into In. The arguments are a small object, so this
+// costs microseconds. A refusal is "invalid", with the SDK's wording.
 func decodeArgs[In any](raw json.RawMessage, schema *jsonschema.Resolved) (In, error) {
 	var in In
 	args := map[string]any{}

@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func dotI8AVX2(q *float32, r *int8, n int) float32
