@@ -79,7 +79,8 @@ type DB struct {
 	clock     func() time.Time
 	onClose   func() error
 	closeOnce sync.Once
-	rebind    sync.Map // query → rebound query
+	rebind    sync.Map     // query → rebound query (at most maxRebound)
+	rebound   atomic.Int64 // statements stored in rebind, or tried to be
 	// stmts caches prepared statements of the separate read pool (SQLite):
 	// its driver prepares a statement on every call otherwise, and parsing
 	// was a fifth of a search's CPU time. PostgreSQL's driver caches its
@@ -268,9 +269,17 @@ func (db *DB) bind(query string) string {
 		return v.(string)
 	}
 	r := db.dialect.Rebind(query)
-	db.rebind.Store(query, r)
+	// Multi-row statements differ by their row count, so the distinct
+	// texts are many (~90 MiB over every table and batch size): remember
+	// the first maxRebound, rebind the rest each time (a string scan).
+	if db.rebound.Add(1) <= maxRebound {
+		db.rebind.Store(query, r)
+	}
 	return r
 }
+
+// maxRebound bounds the statements whose rebound text is remembered.
+const maxRebound = 2048
 
 // wrap translates a driver error into a hypha error with a short context.
 func (db *DB) wrap(err error, what string) error {

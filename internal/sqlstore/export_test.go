@@ -21,3 +21,15 @@ const ManifestIDClassSQL = manifestIDClassSQL
 func ManifestQuery(t *hypha.Table, cursor string, limit int) (string, []any) {
 	return manifestPage(t, "grove_id = ? AND machine_id = ?", []any{"g", "m1"}, cursor, limit)
 }
+
+// Bind rebinds query as the store's statements are, and returns how many
+// rebound texts the store remembers.
+func Bind(db *DB, query string) (string, int) {
+	s := db.bind(query)
+	n := 0
+	db.rebind.Range(func(any, any) bool { n++; return true })
+	return s, n
+}
+
+// MaxRebound is the bound of the rebound-text cache.
+const MaxRebound = maxRebound
