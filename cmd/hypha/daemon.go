@@ -67,8 +67,7 @@ func (m *Main) daemonRunCommand() *cobra.Command {
 				return teamSyncError(err)
 			}
 			select {
-			case <-ctx.Done():
-				m.Logger.Info("signal received: stopping")
+			case <-ctx.Done(): // drainOnSignal logged the signal
 			case <-d.StopRequested():
 				m.Logger.Info("stop requested over the control socket")
 			}
