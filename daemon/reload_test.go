@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -112,15 +113,9 @@ func TestDaemon_ConcurrentReloadsOpenEachGroveOnce(t *testing.T) {
 // goroutines may not have been scheduled yet when Reload returns).
 func waitLoops(t *testing.T, fn string, want int) {
 	t.Helper()
-	n := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if n = countFrames("daemon.(*grove)." + fn + "("); n == want {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%d goroutines run %s; want %d, one per grove", n, fn, want)
+	eventually(t, fmt.Sprintf("exactly %d goroutines running %s, one per grove", want, fn), func() bool {
+		return countFrames("daemon.(*grove)."+fn+"(") == want
+	})
 }
 
 // countFrames counts the goroutines whose stack has a frame of fn.

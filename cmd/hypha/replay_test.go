@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hyphateam/hypha/internal/testdb"
+	"github.com/hyphateam/hypha/wire"
 )
 
 // capturedRequest is one line of testdata/myco-wire/requests.jsonl: a
@@ -380,36 +382,20 @@ func checkMCP(t *testing.T, r capturedRequest, status int, hdr http.Header, raw 
 // /sync, are embedded and found by /search.
 func waitSearchable(t *testing.T, base, key string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		found := map[string]bool{}
+	c := &wire.Client{BaseURL: base, Token: key}
+	found := map[string]bool{}
+	waitFor(t, "the 0.12.x rows to be searchable", 60*time.Second, func() bool {
 		for _, q := range []string{"rsync retry loop deploy", "Before-join spore rsync"} {
-			req, _ := http.NewRequest("GET", base+"/search?limit=50&q="+strings.ReplaceAll(q, " ", "+"), nil)
-			req.Header.Set("Authorization", "Bearer "+key)
-			resp, err := http.DefaultClient.Do(req)
+			res, err := c.Search(t.Context(), url.Values{"q": {q}, "limit": {"50"}})
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("/search: %v", err)
 			}
-			var out struct {
-				Results []struct {
-					ID        string `json:"id"`
-					MachineID string `json:"machine_id"`
-				} `json:"results"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&out)
-			resp.Body.Close()
-			for _, res := range out.Results {
-				found[res.MachineID+"/"+res.ID] = true
+			for _, r := range res.Results {
+				found[r.MachineID+"/"+r.ID] = true
 			}
 		}
-		if found["olduser_0a1b2c/gotcha-old1"] && found["realdaemon_d00d01/gotcha-9727c334"] {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the 0.12.x rows are not searchable; found %v", found)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return found["olduser_0a1b2c/gotcha-old1"] && found["realdaemon_d00d01/gotcha-9727c334"]
+	})
 }
 
 // wantRejected says, for each record of a protocol-3 /enqueue body, whether
