@@ -22,11 +22,11 @@ func (s *Server) collectiveRoutes(rt *httpjson.Router) {
 }
 
 func (s *Server) handleCollectiveStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, wire.CollectiveStatus{Capabilities: []string{}, Settings: map[string]any{}})
+	writeJSON(w, http.StatusOK, wire.CollectiveStatus{Capabilities: []string{}})
 }
 
 func (s *Server) handleCollectiveSettings(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, wire.CollectiveSettings{Settings: map[string]any{}})
+	writeJSON(w, http.StatusOK, wire.CollectiveSettings{})
 }
 
 func (s *Server) handleCollectiveQuery(w http.ResponseWriter, r *http.Request) {
