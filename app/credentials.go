@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -88,9 +87,9 @@ type Credentials struct {
 	hashes   refreshedMap[cachedToken]   // by grove_id + ":" + daemon_id
 	refs     digestRefs                  // token digest → its (grove, daemon), from the digest index
 
-	failing      atomic.Bool // the last background reload failed
-	renewFailing atomic.Bool // the last renewal of shared tokens failed
-	loop         periodic
+	reloads  failureLog // the background reloads
+	renewals failureLog // the renewals of shared tokens
+	loop     periodic
 	// noKeyWarning logs, once per process, that clients without a daemon
 	// id get machine tokens for want of a server key (see Connect).
 	noKeyWarning sync.Once
@@ -141,24 +140,14 @@ func (c *Credentials) refreshAll(ctx context.Context) {
 		err = c.hashes.refresh(func() (map[string]cachedToken, error) { return c.loadTokens(ctx) }, c.store.Now)
 	}
 	if err == nil {
-		rerr := c.renewSharedTokens(ctx)
-		if ctx.Err() == nil && rerr != nil && !c.renewFailing.Load() {
-			c.opts.Logger.Warn("cannot renew a shared MCP token before it expires; retrying", "err", rerr)
+		if rerr := c.renewSharedTokens(ctx); ctx.Err() == nil {
+			c.renewals.note(c.opts.Logger, rerr, "cannot renew a shared MCP token before it expires; retrying", "")
 		}
-		c.renewFailing.Store(rerr != nil)
 	}
 	if ctx.Err() != nil {
 		return
 	}
-	// Log changes only: while the database is down or behind, this fails
-	// every tick, and the schema gate already says why.
-	switch failing := c.failing.Load(); {
-	case err != nil && !failing:
-		c.opts.Logger.Warn("cannot reload credentials; serving the last copy", "err", err)
-	case err == nil && failing:
-		c.opts.Logger.Info("credentials reloaded again")
-	}
-	c.failing.Store(err != nil)
+	c.reloads.note(c.opts.Logger, err, "cannot reload credentials; serving the last copy", "credentials reloaded again")
 }
 
 // maxAge is how old a cache may get before a reader reloads it itself: only

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,4 +47,20 @@ func (p *periodic) stop() {
 			<-p.done
 		}
 	})
+}
+
+// failureLog logs the changes of a background task's state only: a warning
+// when it starts failing, a note when it works again. While the database
+// is down or behind, a refresh fails every tick, and the schema gate
+// already says why.
+type failureLog struct{ failing atomic.Bool }
+
+// note records the outcome of one run; recovered may be "" (no message).
+func (f *failureLog) note(log *slog.Logger, err error, failed, recovered string) {
+	switch was := f.failing.Swap(err != nil); {
+	case err != nil && !was:
+		log.Warn(failed, "err", err)
+	case err == nil && was && recovered != "":
+		log.Info(recovered)
+	}
 }

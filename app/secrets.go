@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -44,7 +43,7 @@ type Secrets struct {
 	provider providerToken // the decrypted copy; zero when none
 	version  int64         // KV version of the copy; 0 when none
 
-	failing atomic.Bool
+	reloads failureLog
 	loop    periodic
 }
 
@@ -80,13 +79,7 @@ func (s *Secrets) refresh(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	switch failing := s.failing.Load(); {
-	case err != nil && !failing:
-		s.opts.Logger.Warn("cannot read the stored provider token; using the last copy", "err", err)
-	case err == nil && failing:
-		s.opts.Logger.Info("stored provider token read again")
-	}
-	s.failing.Store(err != nil)
+	s.reloads.note(s.opts.Logger, err, "cannot read the stored provider token; using the last copy", "stored provider token read again")
 }
 
 // Reload reads the stored secrets now. A token that does not open (sealed
