@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -184,7 +183,11 @@ func (s *Server) handleSetProviderToken(w http.ResponseWriter, r *http.Request) 
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.secrets().SetProviderToken(r.Context(), body.Token, body.AccountID); err != nil {
+	if s.Secrets == nil {
+		s.writeError(w, r, errNoSecrets)
+		return
+	}
+	if err := s.Secrets.SetProviderToken(r.Context(), body.Token, body.AccountID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -193,33 +196,17 @@ func (s *Server) handleSetProviderToken(w http.ResponseWriter, r *http.Request) 
 
 // handleDeleteProviderToken removes the stored provider key.
 func (s *Server) handleDeleteProviderToken(w http.ResponseWriter, r *http.Request) {
-	if err := s.secrets().DeleteProviderToken(r.Context()); err != nil {
+	if s.Secrets == nil {
+		s.writeError(w, r, errNoSecrets)
+		return
+	}
+	if err := s.Secrets.DeleteProviderToken(r.Context()); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.ProviderTokenResponse{Cleared: true})
 }
 
-// secrets returns the provider-token store, or one that refuses with a
-// clear reason on a server wired without it.
-func (s *Server) secrets() providerTokens {
-	if s.Secrets == nil {
-		return noSecrets{}
-	}
-	return s.Secrets
-}
-
-type providerTokens interface {
-	SetProviderToken(ctx context.Context, token, accountID string) error
-	DeleteProviderToken(ctx context.Context) error
-}
-
-type noSecrets struct{}
-
-func (noSecrets) SetProviderToken(context.Context, string, string) error {
-	return hypha.Errorf(hypha.EUnavailable, "this server keeps no secrets (no server key is configured)")
-}
-
-func (noSecrets) DeleteProviderToken(context.Context) error {
-	return noSecrets{}.SetProviderToken(nil, "", "")
-}
+// errNoSecrets answers the provider-token routes of a server wired without
+// a secret store.
+var errNoSecrets = hypha.Errorf(hypha.EUnavailable, "this server keeps no secrets (no server key is configured)")
