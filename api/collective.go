@@ -36,7 +36,7 @@ func (s *Server) handleCollectiveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(wire.CollectiveTools, q.Tool) {
-		s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "unsupported collective tool %q: one of %s", wire.Clip(q.Tool), strings.Join(wire.CollectiveTools, ", ")))
+		s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "unsupported collective tool %q: one of %s", hypha.Clip(q.Tool), strings.Join(wire.CollectiveTools, ", ")))
 		return
 	}
 	s.writeError(w, r, hypha.Errorf(hypha.ENotConfigured, "no collective is attached to this team server: %s is not available", q.Tool))

@@ -30,7 +30,7 @@ func (s *Server) handleReindex(w http.ResponseWriter, r *http.Request) {
 	if raw, ok := body["table"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &table); err != nil {
 			// Not a string: as unknown as any other name.
-			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "Unknown table: %s", wire.Clip(string(raw))))
+			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "Unknown table: %s", hypha.Clip(string(raw))))
 			return
 		}
 	}

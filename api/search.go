@@ -8,7 +8,6 @@ import (
 
 	"github.com/hyphateam/hypha"
 	"github.com/hyphateam/hypha/internal/httpjson"
-	"github.com/hyphateam/hypha/wire"
 )
 
 // searchRoutes registers GET /search (reference §2.2).
@@ -65,7 +64,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<53 {
-			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "%s must be a time in epoch seconds, got %q", b.name, wire.Clip(v)))
+			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "%s must be a time in epoch seconds, got %q", b.name, hypha.Clip(v)))
 			return
 		}
 		*b.dst = int64(f)

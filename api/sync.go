@@ -104,7 +104,7 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 {
-			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "limit must be a positive integer, got %q", wire.Clip(l)))
+			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "limit must be a positive integer, got %q", hypha.Clip(l)))
 			return
 		}
 		req.Limit = n

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hyphateam/hypha"
 )
 
 // MaxAnswerBytes caps how much of an answer the client reads.
@@ -361,7 +363,7 @@ func ErrorOf(resp *http.Response, data []byte) *Error {
 		}
 		e.ServerProtocol, e.ServerMinProtocol = body.SyncProtocolVersion, body.MinCompatClientVersion
 	} else {
-		e.Message = Clip(strings.TrimSpace(string(data)))
+		e.Message = hypha.Clip(strings.TrimSpace(string(data)))
 	}
 	return e
 }

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/hyphateam/hypha"
 )
 
 // Int is an integer field Myco clients send as a number or a numeric
@@ -67,7 +69,7 @@ func intError(b []byte, why string) error {
 			kind = "object"
 		}
 	}
-	return &json.UnmarshalTypeError{Value: kind + " " + Clip(string(b)) + why, Type: reflect.TypeFor[int32]()}
+	return &json.UnmarshalTypeError{Value: kind + " " + hypha.Clip(string(b)) + why, Type: reflect.TypeFor[int32]()}
 }
 
 // MarshalJSON writes the number, or null when unset.

@@ -204,7 +204,7 @@ func TestClip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := wire.Clip(tt.in)
+			got := hypha.Clip(tt.in)
 			if got != tt.want {
 				t.Fatalf("Clip = %q (%d bytes), want %q", got, len(got), tt.want)
 			}

@@ -72,7 +72,3 @@ type ErrorBody struct {
 // IsProtocolCode reports whether code is the server refusing the client's
 // sync protocol version.
 func IsProtocolCode(code string) bool { return strings.HasPrefix(code, "protocol_") }
-
-// Clip shortens a client-supplied value for an error message (see
-// hypha.Clip).
-func Clip(s string) string { return hypha.Clip(s) }
