@@ -185,6 +185,12 @@ func (s *Server) withStorableURL(next http.Handler) http.Handler {
 			s.writeError(w, r, hypha.Errorf(hypha.EInvalid, "the path holds a NUL byte or invalid UTF-8"))
 			return
 		}
+		if r.URL.RawQuery == "" || !strings.Contains(r.URL.RawQuery, "%") && hypha.ValidText(r.URL.RawQuery) {
+			// Nothing escaped (the common case): the raw query is what the
+			// handlers read, no need to parse it here too.
+			next.ServeHTTP(w, r)
+			return
+		}
 		for k, vs := range r.URL.Query() {
 			for _, v := range append(vs, k) {
 				if !hypha.ValidText(v) {
