@@ -458,15 +458,14 @@ func ResultType(table string) string {
 }
 
 // resultTitle is the first non-blank of title, display_name and name; a
-// spore's "<observation_type>:<id>"; else the id.
+// spore's "<observation_type>:<id>" when it has a type; else the id.
 func resultTitle(data map[string]any, typ, id string) string {
 	for _, k := range []string{"title", "display_name", "name"} {
 		if s, _ := data[k].(string); strings.TrimSpace(s) != "" {
 			return s
 		}
 	}
-	if typ == "spore" {
-		ot, _ := data["observation_type"].(string)
+	if ot, _ := data["observation_type"].(string); typ == "spore" && ot != "" {
 		return ot + ":" + id
 	}
 	return id

@@ -99,10 +99,10 @@ func (m *Main) loadServerKey(ctx context.Context, db *sqlstore.DB) (*seal.Key, e
 	}
 	k, created, err := seal.LoadOrCreateFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the server key file %s: %s; create it yourself (mode 0600), or set server_key_file or %s", path, keyFileError(err), serverKeyEnv)
+		return nil, fmt.Errorf("cannot create the server key file %s: %s; create that directory, or put an existing key (mode 0600) at that path, or give the key in %s", path, keyFileError(err), serverKeyEnv)
 	}
 	if created {
-		m.Logger.Info("created the server key beside the data directory; back it up, apart from the database (sealed values cannot be read without it)", "path", path, "key_id", k.ID())
+		m.Logger.Info("created the server key; back it up, apart from the database (sealed values cannot be read without it)", "path", path, "key_id", k.ID())
 	}
 	return k, nil
 }

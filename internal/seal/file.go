@@ -56,6 +56,9 @@ func CreateFile(path string) (*Key, error) {
 	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".server.key-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("its directory %s does not exist", dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create server key file: %w", err)
 	}
